@@ -1,0 +1,40 @@
+#include "loss_value.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace mlpk {
+
+double loss_value(Loss loss, ConstMatrixView z, ConstMatrixView a, ConstMatrixView y) {
+  double total = 0.0;
+  for (std::size_t i = 0; i < y.rows; ++i) {
+    switch (loss) {
+      case Loss::softmax_cross_entropy: {
+        // -sum_j y_j log softmax(z)_j = sum_j y_j (logsumexp(z) - z_j)
+        double max = z(i, 0);
+        for (std::size_t j = 1; j < z.cols; ++j) max = std::max<double>(max, z(i, j));
+        double sum = 0.0;
+        for (std::size_t j = 0; j < z.cols; ++j) sum += std::exp(z(i, j) - max);
+        const double lse = max + std::log(sum);
+        for (std::size_t j = 0; j < z.cols; ++j) total += y(i, j) * (lse - z(i, j));
+        break;
+      }
+      case Loss::sigmoid_binary_cross_entropy:
+        // -[y log s(z) + (1-y) log(1-s(z))] = max(z,0) - z y + log(1 + e^-|z|)
+        for (std::size_t j = 0; j < z.cols; ++j) {
+          const double v = z(i, j);
+          total += std::max(v, 0.0) - v * y(i, j) + std::log1p(std::exp(-std::abs(v)));
+        }
+        break;
+      case Loss::mean_squared_error:
+        for (std::size_t j = 0; j < a.cols; ++j) {
+          const double d = static_cast<double>(a(i, j)) - y(i, j);
+          total += 0.5 * d * d;
+        }
+        break;
+    }
+  }
+  return total / static_cast<double>(y.rows);
+}
+
+}  // namespace mlpk

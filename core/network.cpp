@@ -1,0 +1,202 @@
+// Network: the forward / backward driver. It computes nothing itself: every product, bias,
+// activation and reduction goes through the Backend, so one driver serves every backend.
+#include <mlpk/error.hpp>
+#include <mlpk/network.hpp>
+
+#include "loss_value.hpp"
+#include "random.hpp"
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+namespace mlpk {
+namespace {
+
+constexpr std::size_t kBlockAlign = 16;  // floats: each W and b starts on a 64-byte boundary
+
+std::size_t round_up(std::size_t x) { return (x + kBlockAlign - 1) / kBlockAlign * kBlockAlign; }
+
+bool relu_like(Activation a) { return a == Activation::relu || a == Activation::leaky_relu; }
+
+void require_finite(ConstMatrixView m, const char* what) {
+  for (std::size_t i = 0; i < m.rows; ++i) {
+    const float* row = m.row(i);
+    for (std::size_t j = 0; j < m.cols; ++j)
+      if (!std::isfinite(row[j]))
+        throw Error(std::string(what) + " has a non-finite value (" + std::to_string(row[j]) +
+                    ") at row " + std::to_string(i) + ", column " + std::to_string(j));
+  }
+}
+
+}  // namespace
+
+Network::Network(Architecture architecture, std::shared_ptr<Backend> backend)
+    : architecture_(std::move(architecture)), backend_(std::move(backend)) {
+  architecture_.validate();
+  if (!backend_) throw Error("Network: the backend is null");
+  for (const auto& layer : architecture_.layers)
+    if (!backend_->supports(layer.activation))
+      throw Error("Network: backend '" + backend_->name() + "' does not support activation '" +
+                  std::string(to_string(layer.activation)) + "'");
+  std::size_t total = 0;
+  std::size_t in = architecture_.inputs;
+  for (const auto& layer : architecture_.layers) {
+    weight_offset_.push_back(total);
+    total += round_up(in * layer.units);
+    bias_offset_.push_back(total);
+    total += round_up(layer.units);
+    in = layer.units;
+  }
+  params_ = Tensor(1, total);
+  grads_ = Tensor(1, total);
+  z_.resize(num_layers());
+  a_.resize(num_layers());
+  dz_.resize(num_layers());
+  initialize(0);
+}
+
+void Network::initialize(std::uint64_t seed, Init init) {
+  Random random(seed);
+  for (auto& p : parameters()) p = 0.0f;
+  for (std::size_t l = 0; l < num_layers(); ++l) {
+    MatrixView w = weights(l);
+    const double in = static_cast<double>(w.rows), out = static_cast<double>(w.cols);
+    Init kind = init;
+    if (kind == Init::automatic)
+      kind = relu_like(architecture_.layers[l].activation) ? Init::he_normal : Init::xavier_uniform;
+    for (std::size_t i = 0; i < w.rows; ++i)
+      for (std::size_t j = 0; j < w.cols; ++j) {
+        double value = 0.0;
+        switch (kind) {
+          case Init::xavier_uniform: value = random.uniform(-1, 1) * std::sqrt(6.0 / (in + out)); break;
+          case Init::xavier_normal: value = random.normal() * std::sqrt(2.0 / (in + out)); break;
+          case Init::he_uniform: value = random.uniform(-1, 1) * std::sqrt(6.0 / in); break;
+          case Init::he_normal:
+          case Init::automatic: value = random.normal() * std::sqrt(2.0 / in); break;
+        }
+        w(i, j) = static_cast<float>(value);
+      }
+  }
+}
+
+MatrixView Network::weights(std::size_t l) {
+  const ConstMatrixView w = std::as_const(*this).weights(l);
+  return {params_.data() + weight_offset_[l], w.rows, w.cols};
+}
+
+ConstMatrixView Network::weights(std::size_t l) const {
+  if (l >= num_layers())
+    throw Error("Network: layer " + std::to_string(l) + " does not exist (the network has " +
+                std::to_string(num_layers()) + ")");
+  const std::size_t in = l == 0 ? architecture_.inputs : architecture_.layers[l - 1].units;
+  return {params_.data() + weight_offset_[l], in, architecture_.layers[l].units};
+}
+
+std::span<float> Network::bias(std::size_t l) {
+  const auto units = weights(l).cols;
+  return {params_.data() + bias_offset_[l], units};
+}
+
+std::span<const float> Network::bias(std::size_t l) const {
+  const auto units = weights(l).cols;
+  return {params_.data() + bias_offset_[l], units};
+}
+
+ConstMatrixView Network::weight_gradient(std::size_t l) const {
+  const ConstMatrixView w = weights(l);
+  return {grads_.data() + weight_offset_[l], w.rows, w.cols};
+}
+
+std::span<const float> Network::bias_gradient(std::size_t l) const {
+  return {grads_.data() + bias_offset_[l], weights(l).cols};
+}
+
+void Network::reserve_batch(std::size_t n) {
+  if (n <= capacity_) return;
+  for (std::size_t l = 0; l < num_layers(); ++l) {
+    const LayerSpec& layer = architecture_.layers[l];
+    z_[l] = Tensor(n, layer.units);
+    // Identity layers keep A in Z's buffer.
+    a_[l] = layer.activation == Activation::identity ? Tensor() : Tensor(n, layer.units);
+    dz_[l] = Tensor(n, layer.units);
+  }
+  capacity_ = n;
+}
+
+ConstMatrixView Network::pre_activation(std::size_t l) const {
+  weights(l);  // checks l
+  return z_[l].view().top_rows(batch_);
+}
+
+ConstMatrixView Network::activation(std::size_t l) const {
+  weights(l);
+  const Tensor& a = architecture_.layers[l].activation == Activation::identity ? z_[l] : a_[l];
+  return a.view().top_rows(batch_);
+}
+
+ConstMatrixView Network::forward(ConstMatrixView x) {
+  if (x.cols != architecture_.inputs)
+    throw Error("Network::forward: X is " + shape_string(x) + " but the network takes " +
+                std::to_string(architecture_.inputs) + " inputs");
+  if (x.rows == 0) throw Error("Network::forward: the batch X has no rows");
+  require_finite(x, "Network::forward: X");
+  reserve_batch(x.rows);
+  batch_ = x.rows;
+  input_ = x;
+  ConstMatrixView previous = x;
+  for (std::size_t l = 0; l < num_layers(); ++l) {
+    const Activation g = architecture_.layers[l].activation;
+    MatrixView z = z_[l].view().top_rows(batch_);
+    MatrixView a = g == Activation::identity ? z : a_[l].view().top_rows(batch_);
+    backend_->dense_forward(previous, weights(l), bias(l), g, z, a);
+    previous = a;
+  }
+  return previous;
+}
+
+void Network::check_targets(ConstMatrixView y) const {
+  if (batch_ == 0) throw Error("Network: loss or backward called before forward");
+  if (y.rows != batch_ || y.cols != architecture_.outputs())
+    throw Error("Network: targets Y are " + shape_string(y) + " but the output is " +
+                std::to_string(batch_) + "x" + std::to_string(architecture_.outputs()));
+  require_finite(y, "Network: targets Y");
+}
+
+double Network::loss(ConstMatrixView y) const {
+  check_targets(y);
+  const std::size_t last = num_layers() - 1;
+  return loss_value(architecture_.loss, pre_activation(last), activation(last), y);
+}
+
+void Network::backward(ConstMatrixView y) {
+  check_targets(y);
+  const std::size_t n = batch_;
+  const std::size_t last = num_layers() - 1;
+  const float scale = 1.0f / static_cast<float>(n);
+  {
+    MatrixView dz = dz_[last].view().top_rows(n);
+    backend_->loss_gradient(activation(last), y, scale, dz);
+    std::span<float> db{grads_.data() + bias_offset_[last], dz.cols};
+    if (loss_fuses_output_activation(architecture_.loss))
+      backend_->column_sums(dz, 1.0f, 0.0f, db);
+    else  // MSE: dz holds dA; turn it into dZ in place
+      backend_->dense_backward_activation(architecture_.layers[last].activation,
+                                          pre_activation(last), activation(last), dz, dz, db);
+  }
+  for (std::size_t l = last + 1; l-- > 0;) {
+    const ConstMatrixView dz = dz_[l].view().top_rows(n);
+    const ConstMatrixView previous = l == 0 ? input_ : activation(l - 1);
+    const ConstMatrixView w = weights(l);
+    MatrixView dw{grads_.data() + weight_offset_[l], w.rows, w.cols};
+    backend_->gemm(Trans::T, Trans::N, 1.0f, previous, dz, 0.0f, dw);
+    if (l == 0) break;
+    MatrixView da = dz_[l - 1].view().top_rows(n);  // dA[l-1], turned into dZ[l-1] in place
+    backend_->gemm(Trans::N, Trans::T, 1.0f, dz, w, 0.0f, da);
+    std::span<float> db{grads_.data() + bias_offset_[l - 1], da.cols};
+    backend_->dense_backward_activation(architecture_.layers[l - 1].activation,
+                                        pre_activation(l - 1), activation(l - 1), da, da, db);
+  }
+}
+
+}  // namespace mlpk

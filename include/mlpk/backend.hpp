@@ -1,0 +1,107 @@
+// The Backend interface: the kernels a Network needs, dispatched to one implementation.
+//
+// Every kernel works on float32 matrix views (see tensor.hpp). The public member functions
+// check shapes and arguments once, for every backend, and throw mlpk::Error naming the problem;
+// then they call the protected virtual `do_*` member that a backend implements. A backend may
+// therefore assume valid, non-empty arguments.
+//
+// The fused kernels (dense_forward, dense_backward_activation) have defaults that compose the
+// simple ones, so a new backend is correct with the simple kernels alone, and fast when it
+// overrides the fused ones.
+//
+// Threads: kernels may be called from several threads at once on disjoint outputs; a backend
+// that keeps caches must guard them.
+#pragma once
+
+#include <mlpk/activation.hpp>
+#include <mlpk/tensor.hpp>
+
+#include <span>
+#include <string>
+#include <vector>
+
+namespace mlpk {
+
+// op(X) = X or its transpose.
+enum class Trans { N, T };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  Backend() = default;
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  // --- what the backend is ---------------------------------------------------------------
+  // The registry name ("reference", "highway", "onednn").
+  virtual std::string name() const = 0;
+  // A longer human-readable description, e.g. the SIMD target or library version in use.
+  virtual std::string description() const { return name(); }
+  // True when the same inputs give bit-identical outputs on every call, whatever the thread
+  // count: no kernel's result depends on how work is split.
+  virtual bool deterministic() const { return true; }
+  // Whether activation_forward / activation_backward accept `a`.
+  virtual bool supports(Activation a) const = 0;
+  // Option strings that create_backend("name:option") accepts (e.g. SIMD targets); may be empty.
+  virtual std::vector<std::string> variants() const { return {}; }
+
+  // --- kernels -----------------------------------------------------------------------------
+  // C = alpha * op(A) * op(B) + beta * C, with op(A) M x K, op(B) K x N, C M x N.
+  // beta == 0 means C is written without being read (NaN in C does not propagate).
+  void gemm(Trans trans_a, Trans trans_b, float alpha, ConstMatrixView a, ConstMatrixView b,
+            float beta, MatrixView c);
+
+  // Z[i][j] += bias[j] for every row i.
+  void add_bias(std::span<const float> bias, MatrixView z);
+
+  // A = g(Z). A may be Z itself (in place).
+  void activation_forward(Activation g, ConstMatrixView z, MatrixView a);
+
+  // dZ = dA * g'(Z), element-wise; for softmax, the row Jacobian-vector product
+  // dZ_j = A_j (dA_j - sum_k dA_k A_k). Z is the pre-activation and A = g(Z) its output
+  // (kernels use whichever is cheaper). dZ may be dA itself (in place).
+  void activation_backward(Activation g, ConstMatrixView z, ConstMatrixView a, ConstMatrixView da,
+                           MatrixView dz);
+
+  // sums[j] = alpha * sum_i X[i][j] + beta * sums[j]: the bias gradient and gradient reduction.
+  void column_sums(ConstMatrixView x, float alpha, float beta, std::span<float> sums);
+
+  // G = scale * (A - Y): the output gradient of every loss mlpk has (see activation.hpp).
+  // G may be A itself.
+  void loss_gradient(ConstMatrixView a, ConstMatrixView y, float scale, MatrixView g);
+
+  // y += alpha * x: the SGD update and the sum of per-shard gradients.
+  void axpy(float alpha, std::span<const float> x, std::span<float> y);
+
+  // --- fused kernels (optional to override) -------------------------------------------------
+  // Z = X * W + bias; A = g(Z). When A and Z are the same view, only A is kept.
+  void dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
+                     Activation g, MatrixView z, MatrixView a);
+
+  // dZ = dA * g'(Z) and bias_grad = sum over rows of dZ, in one call. dZ may be dA.
+  void dense_backward_activation(Activation g, ConstMatrixView z, ConstMatrixView a,
+                                 ConstMatrixView da, MatrixView dz, std::span<float> bias_grad);
+
+ protected:
+  virtual void do_gemm(Trans trans_a, Trans trans_b, float alpha, ConstMatrixView a,
+                       ConstMatrixView b, float beta, MatrixView c) = 0;
+  virtual void do_add_bias(std::span<const float> bias, MatrixView z) = 0;
+  virtual void do_activation_forward(Activation g, ConstMatrixView z, MatrixView a) = 0;
+  virtual void do_activation_backward(Activation g, ConstMatrixView z, ConstMatrixView a,
+                                      ConstMatrixView da, MatrixView dz) = 0;
+  virtual void do_column_sums(ConstMatrixView x, float alpha, float beta, std::span<float> sums) = 0;
+  virtual void do_loss_gradient(ConstMatrixView a, ConstMatrixView y, float scale, MatrixView g) = 0;
+  virtual void do_axpy(float alpha, std::span<const float> x, std::span<float> y) = 0;
+
+  // Defaults: compose the simple kernels above.
+  virtual void do_dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
+                                Activation g, MatrixView z, MatrixView a);
+  virtual void do_dense_backward_activation(Activation g, ConstMatrixView z, ConstMatrixView a,
+                                            ConstMatrixView da, MatrixView dz,
+                                            std::span<float> bias_grad);
+
+ private:
+  void require_supported(Activation g, const char* kernel) const;
+};
+
+}  // namespace mlpk

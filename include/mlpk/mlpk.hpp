@@ -1,0 +1,11 @@
+// mlpk: multi-layer perceptrons trained on CPUs through plugin compute backends.
+// Include this one header for the whole public API.
+#pragma once
+
+#include <mlpk/activation.hpp>
+#include <mlpk/backend.hpp>
+#include <mlpk/error.hpp>
+#include <mlpk/network.hpp>
+#include <mlpk/optimizer.hpp>
+#include <mlpk/registry.hpp>
+#include <mlpk/tensor.hpp>

@@ -1,0 +1,107 @@
+// Network: a multi-layer perceptron of any depth, trained through any Backend.
+//
+// Row convention: a batch X is n x d (one sample a row); layer l has weights W[l] (in x out) and
+// bias b[l] (1 x out):
+//     Z[l] = A[l-1] W[l] + b[l],   A[l] = g[l](Z[l]),   A[0] = X
+// backward:
+//     dZ[L] = (A[L] - Y)/n  (fused for softmax-CE and sigmoid-BCE; through g' for MSE)
+//     dW[l] = A[l-1]^T dZ[l],  db[l] = sum over rows of dZ[l],  dA[l-1] = dZ[l] W[l]^T,
+//     dZ[l-1] = dA[l-1] * g'(Z[l-1])
+// The Network owns W and b (in one flat array, so an optimizer is one loop), the cached Z and A
+// of every layer and the gradients; it calls nothing but the Backend interface to compute.
+#pragma once
+
+#include <mlpk/activation.hpp>
+#include <mlpk/backend.hpp>
+#include <mlpk/tensor.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mlpk {
+
+struct LayerSpec {
+  std::size_t units = 0;
+  Activation activation = Activation::identity;
+};
+
+struct Architecture {
+  std::size_t inputs = 0;
+  std::vector<LayerSpec> layers;  // hidden layers, then the output layer
+  Loss loss = Loss::mean_squared_error;
+
+  // "784-256-128-10": the input width, then each layer's units. Hidden layers use `hidden`,
+  // the output layer the activation the loss is defined on (softmax, sigmoid, identity for MSE).
+  static Architecture parse(std::string_view layers, Activation hidden, Loss loss);
+  // "784-256(relu)-10(softmax) softmax-ce"
+  std::string to_string() const;
+  std::size_t outputs() const { return layers.empty() ? 0 : layers.back().units; }
+  // Throws mlpk::Error naming what is wrong (no layers, a zero-sized layer, an output activation
+  // the loss is not defined on).
+  void validate() const;
+  bool operator==(const Architecture&) const = default;
+};
+
+// Weight initialization; biases start at zero.
+//   xavier_*: variance 2/(in+out) (Glorot);  he_*: variance 2/in, for the ReLU family.
+//   automatic: he_normal when the layer's activation is relu-like, xavier_uniform otherwise.
+enum class Init { automatic, xavier_uniform, xavier_normal, he_uniform, he_normal };
+
+class Network {
+ public:
+  // Throws mlpk::Error for an invalid architecture, a null backend, or an activation the backend
+  // does not support. Weights start initialized with Init::automatic and seed 0.
+  Network(Architecture architecture, std::shared_ptr<Backend> backend);
+
+  const Architecture& architecture() const { return architecture_; }
+  Backend& backend() const { return *backend_; }
+  std::size_t num_layers() const { return architecture_.layers.size(); }
+
+  // Deterministic for a given seed on every platform (mlpk's own generator and distributions).
+  void initialize(std::uint64_t seed, Init init = Init::automatic);
+
+  // Parameters of layer `l` (0-based): W is inputs x units, b has `units` entries.
+  MatrixView weights(std::size_t l);
+  ConstMatrixView weights(std::size_t l) const;
+  std::span<float> bias(std::size_t l);
+  std::span<const float> bias(std::size_t l) const;
+  ConstMatrixView weight_gradient(std::size_t l) const;
+  std::span<const float> bias_gradient(std::size_t l) const;
+
+  // Every parameter, and its gradient at the same index, in one flat array each.
+  std::span<float> parameters() { return params_.flat(); }
+  std::span<const float> parameters() const { return params_.flat(); }
+  std::span<float> gradients() { return grads_.flat(); }
+  std::span<const float> gradients() const { return grads_.flat(); }
+
+  // Runs the network on X (n x inputs) and returns A[L] (n x outputs). The view stays valid
+  // until the next call to forward. Throws on a wrong width, an empty batch, or NaN/Inf in X.
+  ConstMatrixView forward(ConstMatrixView x);
+  // The loss of the last forward's output against targets Y (n x outputs).
+  double loss(ConstMatrixView y) const;
+  // Gradients of that loss with respect to every parameter (overwrites gradients()).
+  void backward(ConstMatrixView y);
+
+  // The cached pre-activation Z[l] and activation A[l] of the last forward (l is 0-based).
+  ConstMatrixView pre_activation(std::size_t l) const;
+  ConstMatrixView activation(std::size_t l) const;
+
+ private:
+  void reserve_batch(std::size_t n);
+  void check_targets(ConstMatrixView y) const;
+
+  Architecture architecture_;
+  std::shared_ptr<Backend> backend_;
+  std::vector<std::size_t> weight_offset_, bias_offset_;  // into params_ / grads_
+  Tensor params_, grads_;                                 // 1 x total, blocks 64-byte aligned
+  std::size_t capacity_ = 0;                              // rows of the buffers below
+  std::size_t batch_ = 0;                                 // rows of the last forward
+  ConstMatrixView input_;                                 // X of the last forward
+  std::vector<Tensor> z_, a_, dz_;                        // per layer, capacity_ x units
+};
+
+}  // namespace mlpk
