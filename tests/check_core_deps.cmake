@@ -1,0 +1,12 @@
+# Fails if libmlpk_core needs a backend library or a backend's dependency (Highway, oneDNN).
+execute_process(COMMAND readelf -d ${LIBRARY} OUTPUT_VARIABLE dynamic RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "readelf -d ${LIBRARY} failed")
+endif()
+string(REGEX MATCHALL "NEEDED[^\n]*" needed "${dynamic}")
+message(STATUS "libmlpk_core needs: ${needed}")
+foreach(forbidden mlpk_backend hwy dnnl gomp)
+  if(needed MATCHES "${forbidden}")
+    message(FATAL_ERROR "libmlpk_core depends on ${forbidden}: ${needed}")
+  endif()
+endforeach()

@@ -1,0 +1,89 @@
+// Bad input at every public entry point gets an mlpk::Error whose message names the problem.
+#include "test_support.hpp"
+
+#include <gmock/gmock.h>
+
+#include <cstdlib>
+#include <limits>
+#include <memory>
+
+namespace mlpk::test {
+namespace {
+
+using testing::HasSubstr;
+using testing::ThrowsMessage;
+
+std::shared_ptr<Backend> reference() { return create_backend("reference"); }
+
+TEST(Errors, UnknownBackendNamesTheAvailableOnes) {
+  EXPECT_THAT([] { create_backend("cuda"); },
+              ThrowsMessage<Error>(AllOf(HasSubstr("unknown backend 'cuda'"), HasSubstr("reference"))));
+  EXPECT_THAT([] { create_backend("reference:fast"); },
+              ThrowsMessage<Error>(HasSubstr("'reference' takes no options, got 'fast'")));
+}
+
+TEST(Errors, ArchitectureProblemsAreNamed) {
+  EXPECT_THAT([] { Architecture::parse("784-0-10", Activation::relu, Loss::softmax_cross_entropy); },
+              ThrowsMessage<Error>(HasSubstr("layer 1 has zero units")));
+  EXPECT_THAT([] { Architecture::parse("0-10", Activation::relu, Loss::softmax_cross_entropy); },
+              ThrowsMessage<Error>(HasSubstr("input width is zero")));
+  EXPECT_THAT([] { Architecture::parse("784", Activation::relu, Loss::mean_squared_error); },
+              ThrowsMessage<Error>(HasSubstr("at least one layer")));
+  EXPECT_THAT([] { Architecture::parse("784-x-10", Activation::relu, Loss::mean_squared_error); },
+              ThrowsMessage<Error>(HasSubstr("'x' is not a layer width")));
+  EXPECT_THAT([] { Architecture::parse("784--10", Activation::relu, Loss::mean_squared_error); },
+              ThrowsMessage<Error>(HasSubstr("'' is not a layer width")));
+  EXPECT_THAT([] { Network(Architecture{4, {}, Loss::mean_squared_error}, reference()); },
+              ThrowsMessage<Error>(HasSubstr("no layers")));
+  EXPECT_THAT(
+      [] { Network(Architecture{4, {{3, Activation::relu}}, Loss::softmax_cross_entropy}, reference()); },
+      ThrowsMessage<Error>(HasSubstr("softmax-ce needs a softmax output layer, not 'relu'")));
+  EXPECT_THAT(
+      [] { Network(Architecture{4, {{3, Activation::tanh}}, Loss::sigmoid_binary_cross_entropy}, reference()); },
+      ThrowsMessage<Error>(HasSubstr("sigmoid-bce needs a sigmoid output layer")));
+  EXPECT_THAT([] { Network(Architecture{4, {{3, Activation::relu}}, Loss::mean_squared_error}, nullptr); },
+              ThrowsMessage<Error>(HasSubstr("backend is null")));
+}
+
+TEST(Errors, UnknownNamesListTheKnownOnes) {
+  EXPECT_THAT([] { parse_activation("swish"); },
+              ThrowsMessage<Error>(AllOf(HasSubstr("unknown activation 'swish'"), HasSubstr("leaky-relu"))));
+  EXPECT_THAT([] { parse_loss("hinge"); },
+              ThrowsMessage<Error>(AllOf(HasSubstr("unknown loss 'hinge'"), HasSubstr("softmax-ce"))));
+}
+
+TEST(Errors, NetworkRejectsWrongShapesAndNonFiniteData) {
+  Network net(Architecture::parse("3-4-2", Activation::relu, Loss::softmax_cross_entropy), reference());
+  Tensor x(5, 3), wrong(5, 4), y(5, 2), wrong_y(4, 2);
+  EXPECT_THAT([&] { net.forward(wrong.view()); },
+              ThrowsMessage<Error>(HasSubstr("X is 5x4 but the network takes 3 inputs")));
+  EXPECT_THAT([&] { net.backward(y.view()); }, ThrowsMessage<Error>(HasSubstr("before forward")));
+  EXPECT_THAT([&] { net.forward(ConstMatrixView(x.data(), 0, 3)); },
+              ThrowsMessage<Error>(HasSubstr("has no rows")));
+  x(2, 1) = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THAT([&] { net.forward(x.view()); },
+              ThrowsMessage<Error>(HasSubstr("X has a non-finite value (nan) at row 2, column 1")));
+  x(2, 1) = 0.0f;
+  net.forward(x.view());
+  EXPECT_THAT([&] { net.backward(wrong_y.view()); },
+              ThrowsMessage<Error>(HasSubstr("targets Y are 4x2 but the output is 5x2")));
+  y(4, 0) = std::numeric_limits<float>::infinity();
+  EXPECT_THAT([&] { net.loss(y.view()); },
+              ThrowsMessage<Error>(HasSubstr("targets Y has a non-finite value (inf) at row 4, column 0")));
+  EXPECT_THAT([&] { net.weights(2); }, ThrowsMessage<Error>(HasSubstr("layer 2 does not exist")));
+}
+
+TEST(Errors, OptimizerAndViewsRejectNonsense) {
+  EXPECT_THAT([] { Sgd(-0.1f); }, ThrowsMessage<Error>(HasSubstr("learning rate must be a positive")));
+  EXPECT_THAT([] { Sgd(std::numeric_limits<float>::quiet_NaN()); },
+              ThrowsMessage<Error>(HasSubstr("learning rate")));
+  float data[12] = {};
+  EXPECT_THAT([&] { MatrixView(data, 3, 4, 2); },
+              ThrowsMessage<Error>(HasSubstr("row stride 2 is less than its 4 columns")));
+  EXPECT_THAT([&] { MatrixView(nullptr, 3, 4); }, ThrowsMessage<Error>(HasSubstr("null data")));
+  EXPECT_THAT([&] { MatrixView(data, 3, 4).block(2, 1, 2, 2); },
+              ThrowsMessage<Error>(HasSubstr("block of 2x2 at (2,1) does not fit in 3x4")));
+}
+
+}  // namespace
+}  // namespace mlpk::test

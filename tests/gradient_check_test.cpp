@@ -1,0 +1,110 @@
+// Gradient checks: the analytic gradients of whole networks (depth 1 to 4, every activation,
+// every loss, every backend) against central finite differences of an independent
+// double-precision implementation of the same network.
+#include "double_mlp.hpp"
+#include "test_support.hpp"
+
+#include <memory>
+
+namespace mlpk::test {
+namespace {
+
+struct Case {
+  std::size_t depth;
+  Activation hidden;
+  Loss loss;
+  Activation mse_output;  // the output activation when the loss is MSE
+};
+
+std::string describe(const Case& c) {
+  return "depth " + std::to_string(c.depth) + ", hidden " + std::string(to_string(c.hidden)) +
+         ", " + std::string(to_string(c.loss)) +
+         (c.loss == Loss::mean_squared_error ? " with " + std::string(to_string(c.mse_output)) + " output" : "");
+}
+
+Architecture architecture_for(const Case& c) {
+  const std::size_t widths[] = {5, 4, 6, 3};  // hidden widths, then 3 outputs
+  Architecture a;
+  a.inputs = 4;
+  a.loss = c.loss;
+  for (std::size_t l = 0; l + 1 < c.depth; ++l) a.layers.push_back({widths[l], c.hidden});
+  const Activation out = c.loss == Loss::mean_squared_error ? c.mse_output : output_activation_for(c.loss);
+  a.layers.push_back({3, out});
+  return a;
+}
+
+// Targets that suit the loss: one-hot rows, probabilities in (0,1), or any real numbers.
+GuardedMatrix targets_for(Loss loss, std::size_t n, std::size_t k) {
+  GuardedMatrix y(n, k);
+  if (loss == Loss::softmax_cross_entropy) {
+    for (std::size_t i = 0; i < n; ++i) y.at(i, (i * 7 + 1) % k) = 1.0f;
+  } else if (loss == Loss::sigmoid_binary_cross_entropy) {
+    y.fill(11, 0.0f, 1.0f);
+  } else {
+    y.fill(11, -1.0f, 1.0f);
+  }
+  return y;
+}
+
+class GradientCheck : public testing::TestWithParam<std::string> {};
+
+TEST_P(GradientCheck, MatchesCentralFiniteDifferences) {
+  std::vector<Case> cases;
+  for (std::size_t depth = 1; depth <= 4; ++depth)
+    for (Activation hidden : kAllActivations) {
+      if (hidden == Activation::softmax && depth == 1) continue;  // no hidden layer to vary
+      for (Loss loss : kAllLosses) cases.push_back({depth, hidden, loss, Activation::sigmoid});
+    }
+  for (Activation out : kAllActivations)  // MSE on every output activation, softmax's Jacobian included
+    cases.push_back({2, Activation::tanh, Loss::mean_squared_error, out});
+
+  std::shared_ptr<Backend> backend = create_backend(GetParam());
+  for (const Case& c : cases) {
+    SCOPED_TRACE(describe(c));
+    Network net(architecture_for(c), backend);
+    net.initialize(c.depth * 100 + static_cast<std::uint64_t>(c.hidden), Init::xavier_normal);
+    for (float& p : net.parameters()) p += 0.05f;  // nonzero biases too
+    const std::size_t n = 6;
+    GuardedMatrix x(n, 4);
+    x.fill(3, -2.0f, 2.0f);
+    const GuardedMatrix y = targets_for(c.loss, n, 3);
+    net.forward(x.view());
+    net.backward(y.view());
+
+    DoubleMlp mlp(net);
+    const DMatrix dx = to_double(x.view()), dy = to_double(y.view());
+    EXPECT_NEAR(net.loss(y.view()), mlp.loss(dx, dy), 1e-5 * std::max(1.0, mlp.loss(dx, dy)));
+    constexpr double h = 1e-5;
+    std::size_t failures = 0;
+    for (std::size_t l = 0; l < net.num_layers(); ++l) {
+      const auto numeric = [&](double& parameter) {
+        const double saved = parameter;
+        parameter = saved + h;
+        const double up = mlp.loss(dx, dy);
+        parameter = saved - h;
+        const double down = mlp.loss(dx, dy);
+        parameter = saved;
+        return (up - down) / (2 * h);
+      };
+      const auto check = [&](double analytic, double expected, const std::string& where) {
+        // float32 forward/backward against a double derivative: 1e-4 absolute + 1e-3 relative.
+        if (!(std::abs(analytic - expected) <= 1e-4 + 1e-3 * std::abs(expected)) && ++failures <= 5)
+          ADD_FAILURE() << where << ": backprop " << analytic << ", finite difference " << expected;
+      };
+      const ConstMatrixView dw = net.weight_gradient(l);
+      for (std::size_t i = 0; i < dw.rows; ++i)
+        for (std::size_t j = 0; j < dw.cols; ++j)
+          check(dw(i, j), numeric(mlp.w[l][i][j]),
+                "dW[" + std::to_string(l) + "](" + std::to_string(i) + "," + std::to_string(j) + ")");
+      const auto db = net.bias_gradient(l);
+      for (std::size_t j = 0; j < db.size(); ++j)
+        check(db[j], numeric(mlp.b[l][j]), "db[" + std::to_string(l) + "][" + std::to_string(j) + "]");
+    }
+    EXPECT_EQ(failures, 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryBackend, GradientCheck, testing::ValuesIn(backend_specs()), spec_test_name);
+
+}  // namespace
+}  // namespace mlpk::test
