@@ -1,0 +1,161 @@
+// Kernel benchmarks over every available backend (and its variants), registered at run time:
+//   BM_Gemm/<backend>/<M>x<N>x<K>/<nn|nt|tn|tt>   GFLOPS and % of this core's measured FP32 peak
+//   BM_<kernel>/<backend>/<rows>x<cols>           GB/s of the element-wise and reduction kernels
+//   BM_TrainStep/<backend>/<layers>/batch<N>      samples/s of a whole forward+backward+SGD step
+// Pair two backends' rows from --benchmark_format=json by name. Run single-threaded
+// (OMP_NUM_THREADS=1) to compare kernels, not thread pools.
+#include "fp32_peak.hpp"
+
+#include <mlpk/mlpk.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace mlpk;
+
+struct Shape {
+  std::size_t m, n, k;
+  Trans ta, tb;
+};
+
+// Square products, then the three layers of a 784-512-256-10 MLP at batch 256: forward
+// (Z = A W), weight gradient (dW = A^T dZ) and input gradient (dA = dZ W^T).
+std::vector<Shape> gemm_shapes() {
+  std::vector<Shape> shapes;
+  for (std::size_t s : {64, 128, 256, 512, 1024, 2048}) shapes.push_back({s, s, s, Trans::N, Trans::N});
+  const std::size_t batch = 256, widths[] = {784, 512, 256, 10};
+  for (int l = 0; l < 3; ++l) {
+    const std::size_t in = widths[l], out = widths[l + 1];
+    shapes.push_back({batch, out, in, Trans::N, Trans::N});  // forward
+    shapes.push_back({in, out, batch, Trans::T, Trans::N});  // dW
+    shapes.push_back({batch, in, out, Trans::N, Trans::T});  // dA
+  }
+  return shapes;
+}
+
+std::vector<float> filled(std::size_t n, float value) { return std::vector<float>(n, value); }
+
+void set_flops(benchmark::State& state, double flops_per_iteration) {
+  const double giga = flops_per_iteration * 1e-9;
+  state.counters["GFLOPS"] = benchmark::Counter(giga, benchmark::Counter::kIsIterationInvariantRate);
+  const double peak = bench::fp32_peak_gflops_per_core();
+  if (peak > 0)
+    state.counters["peak_pct"] =
+        benchmark::Counter(100.0 * giga / peak, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void set_bytes(benchmark::State& state, double bytes_per_iteration) {
+  state.counters["GBps"] =
+      benchmark::Counter(bytes_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void register_gemm(const std::string& spec, const Shape& s) {
+  const std::string name = "BM_Gemm/" + spec + "/" + std::to_string(s.m) + "x" + std::to_string(s.n) +
+                           "x" + std::to_string(s.k) + "/" + (s.ta == Trans::N ? "n" : "t") +
+                           (s.tb == Trans::N ? "n" : "t");
+  benchmark::RegisterBenchmark(name.c_str(), [spec, s](benchmark::State& state) {
+    auto backend = create_backend(spec);
+    const auto a = filled(s.m * s.k, 0.5f), b = filled(s.k * s.n, 0.25f);
+    auto c = filled(s.m * s.n, 0.0f);
+    const ConstMatrixView av = s.ta == Trans::N ? ConstMatrixView(a.data(), s.m, s.k) : ConstMatrixView(a.data(), s.k, s.m);
+    const ConstMatrixView bv = s.tb == Trans::N ? ConstMatrixView(b.data(), s.k, s.n) : ConstMatrixView(b.data(), s.n, s.k);
+    for (auto _ : state) {
+      backend->gemm(s.ta, s.tb, 1.0f, av, bv, 0.0f, {c.data(), s.m, s.n});
+      benchmark::DoNotOptimize(c.data());
+      benchmark::ClobberMemory();
+    }
+    set_flops(state, 2.0 * s.m * s.n * s.k);
+  })->Unit(benchmark::kMicrosecond);
+}
+
+// Element-wise and reduction kernels on a 256 x 512 activation (the first hidden layer above).
+void register_elementwise(const std::string& spec) {
+  constexpr std::size_t rows = 256, cols = 512, n = rows * cols;
+  const std::string shape = "/" + spec + "/" + std::to_string(rows) + "x" + std::to_string(cols);
+  const auto add = [&](const std::string& kernel, double bytes, auto body) {
+    benchmark::RegisterBenchmark(("BM_" + kernel + shape).c_str(), [spec, bytes, body](benchmark::State& state) {
+      auto backend = create_backend(spec);
+      auto x = filled(n, 0.5f), y = filled(n, -0.25f), z = filled(n, 0.0f), bias = filled(cols, 0.1f);
+      for (auto _ : state) {
+        body(*backend, MatrixView(x.data(), rows, cols), MatrixView(y.data(), rows, cols),
+             MatrixView(z.data(), rows, cols), std::span<float>(bias));
+        benchmark::ClobberMemory();
+      }
+      set_bytes(state, bytes);
+    })->Unit(benchmark::kMicrosecond);
+  };
+  const double f = sizeof(float) * static_cast<double>(n);
+  add("AddBias", 2 * f, [](Backend& b, MatrixView x, MatrixView, MatrixView, std::span<float> bias) {
+    b.add_bias(bias, x);
+  });
+  for (Activation g : {Activation::relu, Activation::sigmoid, Activation::gelu, Activation::softmax}) {
+    const std::string name(to_string(g));
+    add("ActivationForward/" + name, 2 * f, [g](Backend& b, MatrixView x, MatrixView, MatrixView z, std::span<float>) {
+      b.activation_forward(g, x, z);
+    });
+    add("ActivationBackward/" + name, 4 * f, [g](Backend& b, MatrixView x, MatrixView y, MatrixView z, std::span<float>) {
+      b.activation_backward(g, x, y, y, z);
+    });
+  }
+  add("ColumnSums", f, [](Backend& b, MatrixView x, MatrixView, MatrixView, std::span<float> bias) {
+    b.column_sums(x, 1.0f, 0.0f, bias);
+  });
+  add("LossGradient", 3 * f, [](Backend& b, MatrixView x, MatrixView y, MatrixView z, std::span<float>) {
+    b.loss_gradient(x, y, 0.5f, z);
+  });
+  add("Axpy", 3 * f, [](Backend& b, MatrixView x, MatrixView, MatrixView z, std::span<float>) {
+    b.axpy(-1e-3f, {x.data, x.size()}, {z.data, z.size()});
+  });
+}
+
+void register_train_step(const std::string& spec, const std::string& layers, Activation hidden, Loss loss,
+                         std::size_t batch) {
+  const std::string name = "BM_TrainStep/" + spec + "/" + layers + "/batch" + std::to_string(batch);
+  benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
+    Network net(Architecture::parse(layers, hidden, loss), create_backend(spec));
+    const Architecture& arch = net.architecture();
+    Tensor x(batch, arch.inputs), y(batch, arch.outputs());
+    for (std::size_t i = 0; i < batch; ++i) {
+      for (std::size_t j = 0; j < arch.inputs; ++j) x(i, j) = static_cast<float>((i * 31 + j * 7) % 17) / 17.0f;
+      y(i, i % arch.outputs()) = 1.0f;
+    }
+    Sgd sgd(1e-3f);
+    double flops = 0;
+    std::size_t in = arch.inputs;
+    for (const auto& l : arch.layers) {
+      flops += 2.0 * batch * in * l.units * (&l == &arch.layers.front() ? 2 : 3);  // no dA for layer 1
+      in = l.units;
+    }
+    for (auto _ : state) benchmark::DoNotOptimize(train_batch(net, sgd, x.view(), y.view()));
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch));
+    set_flops(state, flops);
+  })->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("fp32_peak_gflops_per_core", std::to_string(mlpk::bench::fp32_peak_gflops_per_core()));
+  benchmark::AddCustomContext("fp32_peak_isa", mlpk::bench::fp32_peak_isa());
+  for (const auto& name : available_backends()) {
+    std::vector<std::string> specs{name};
+    for (const auto& v : create_backend(name)->variants()) specs.push_back(name + ":" + v);
+    for (const auto& spec : specs) {
+      const bool naive = spec == "reference";
+      for (const Shape& s : gemm_shapes())
+        if (!naive || s.m * s.n * s.k <= 256ull * 512 * 784) register_gemm(spec, s);
+      register_elementwise(spec);
+      register_train_step(spec, "784-512-256-10", Activation::relu, Loss::softmax_cross_entropy, 128);
+      register_train_step(spec, "3-4-3-1", Activation::tanh, Loss::sigmoid_binary_cross_entropy, 32);
+    }
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}
