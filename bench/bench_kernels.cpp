@@ -1,7 +1,9 @@
 // Kernel benchmarks over every available backend (and its variants), registered at run time:
 //   BM_Gemm/<backend>/<M>x<N>x<K>/<nn|nt|tn|tt>   GFLOPS and % of this core's measured FP32 peak
 //   BM_<kernel>/<backend>/<rows>x<cols>           GB/s of the element-wise and reduction kernels
-//   BM_TrainStep/<backend>/<layers>/batch<N>      samples/s of a whole forward+backward+SGD step
+//   BM_TrainStep/<backend>/<layers>/batch<N>/threads<T>
+//                                                 samples/s of a whole forward+backward+SGD step;
+//                                                 GFLOPS / peak_pct per core used, step_GFLOPS in all
 // Pair two backends' rows from --benchmark_format=json by name. Run single-threaded
 // (OMP_NUM_THREADS=1) to compare kernels, not thread pools.
 #include "fp32_peak.hpp"
@@ -115,10 +117,12 @@ void register_elementwise(const std::string& spec) {
 }
 
 void register_train_step(const std::string& spec, const std::string& layers, Activation hidden, Loss loss,
-                         std::size_t batch) {
-  const std::string name = "BM_TrainStep/" + spec + "/" + layers + "/batch" + std::to_string(batch);
+                         std::size_t batch, std::size_t threads) {
+  const std::string name = "BM_TrainStep/" + spec + "/" + layers + "/batch" + std::to_string(batch) +
+                           "/threads" + std::to_string(threads);
   benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
     Network net(Architecture::parse(layers, hidden, loss), create_backend(spec));
+    net.set_threads(threads);
     const Architecture& arch = net.architecture();
     Tensor x(batch, arch.inputs), y(batch, arch.outputs());
     for (std::size_t i = 0; i < batch; ++i) {
@@ -134,8 +138,9 @@ void register_train_step(const std::string& spec, const std::string& layers, Act
     }
     for (auto _ : state) benchmark::DoNotOptimize(train_batch(net, sgd, x.view(), y.view()));
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch));
-    set_flops(state, flops);
-  })->Unit(benchmark::kMillisecond);
+    set_flops(state, flops / static_cast<double>(threads));  // % of the peak of the cores used
+    state.counters["step_GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  })->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
 }  // namespace
@@ -152,8 +157,14 @@ int main(int argc, char** argv) {
       for (const Shape& s : gemm_shapes())
         if (!naive || s.m * s.n * s.k <= 256ull * 512 * 784) register_gemm(spec, s);
       register_elementwise(spec);
-      register_train_step(spec, "784-512-256-10", Activation::relu, Loss::softmax_cross_entropy, 128);
-      register_train_step(spec, "3-4-3-1", Activation::tanh, Loss::sigmoid_binary_cross_entropy, 32);
+      // The four networks of issue 4, at 1 and 2 threads (the reference only on the small ones).
+      for (std::size_t threads : {1, 2}) {
+        register_train_step(spec, "784-512-256-10", Activation::relu, Loss::softmax_cross_entropy, 128, threads);
+        register_train_step(spec, "784-256-128-10", Activation::relu, Loss::softmax_cross_entropy, 64, threads);
+        if (!naive)
+          register_train_step(spec, "784-1024-1024-1024-10", Activation::relu, Loss::softmax_cross_entropy, 256, threads);
+        register_train_step(spec, "3-4-3-1", Activation::tanh, Loss::sigmoid_binary_cross_entropy, 32, threads);
+      }
     }
   }
   benchmark::RunSpecifiedBenchmarks();

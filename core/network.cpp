@@ -4,7 +4,9 @@
 #include <mlpk/network.hpp>
 
 #include "loss_value.hpp"
+#include "parallel.hpp"
 #include "random.hpp"
+#include "work_split.hpp"
 
 #include <cmath>
 #include <string>
@@ -53,8 +55,17 @@ Network::Network(Architecture architecture, std::shared_ptr<Backend> backend)
   z_.resize(num_layers());
   a_.resize(num_layers());
   dz_.resize(num_layers());
+  parallel_ = std::make_unique<Parallel>();
   initialize(0);
 }
+
+Network::~Network() = default;
+Network::Network(Network&&) noexcept = default;
+Network& Network::operator=(Network&&) noexcept = default;
+
+void Network::set_threads(std::size_t threads) { parallel_ = std::make_unique<Parallel>(threads); }
+
+std::size_t Network::threads() const { return parallel_->threads(); }
 
 void Network::initialize(std::uint64_t seed, Init init) {
   Random random(seed);
@@ -149,7 +160,22 @@ ConstMatrixView Network::forward(ConstMatrixView x) {
     const Activation g = architecture_.layers[l].activation;
     MatrixView z = z_[l].view().top_rows(batch_);
     MatrixView a = g == Activation::identity ? z : a_[l].view().top_rows(batch_);
-    backend_->dense_forward(previous, weights(l), bias(l), g, z, a);
+    const ConstMatrixView w = weights(l);
+    const std::span<const float> b = bias(l);
+    // Softmax couples a row's columns: such a layer is cut by rows only.
+    const WorkSplit split = split_output(batch_, w.cols, 2.0 * batch_ * w.rows * w.cols, true,
+                                         g != Activation::softmax);
+    parallel_->for_each(split.count, [&](std::size_t t) {
+      if (split.by_columns) {
+        const std::size_t c0 = split.begin(t), c = split.end(t, w.cols) - c0;
+        backend_->dense_forward(previous, w.block(0, c0, w.rows, c), b.subspan(c0, c), g,
+                                z.block(0, c0, batch_, c), a.block(0, c0, batch_, c));
+      } else {
+        const std::size_t r0 = split.begin(t), r = split.end(t, batch_) - r0;
+        backend_->dense_forward(previous.block(r0, 0, r, previous.cols), w, b, g,
+                                z.block(r0, 0, r, w.cols), a.block(r0, 0, r, w.cols));
+      }
+    });
     previous = a;
   }
   return previous;
@@ -188,14 +214,45 @@ void Network::backward(ConstMatrixView y) {
     const ConstMatrixView dz = dz_[l].view().top_rows(n);
     const ConstMatrixView previous = l == 0 ? input_ : activation(l - 1);
     const ConstMatrixView w = weights(l);
+    // dW = A[l-1]^T dZ: every task reduces over the whole batch for its block of dW.
     MatrixView dw{grads_.data() + weight_offset_[l], w.rows, w.cols};
-    backend_->gemm(Trans::T, Trans::N, 1.0f, previous, dz, 0.0f, dw);
+    const WorkSplit dw_split = split_output(w.rows, w.cols, 2.0 * n * w.rows * w.cols, true, true);
+    parallel_->for_each(dw_split.count, [&](std::size_t t) {
+      if (dw_split.by_columns) {
+        const std::size_t c0 = dw_split.begin(t), c = dw_split.end(t, w.cols) - c0;
+        backend_->gemm(Trans::T, Trans::N, 1.0f, previous, dz.block(0, c0, n, c), 0.0f,
+                       dw.block(0, c0, w.rows, c));
+      } else {
+        const std::size_t r0 = dw_split.begin(t), r = dw_split.end(t, w.rows) - r0;
+        backend_->gemm(Trans::T, Trans::N, 1.0f, previous.block(0, r0, n, r), dz, 0.0f,
+                       dw.block(r0, 0, r, w.cols));
+      }
+    });
     if (l == 0) break;
-    MatrixView da = dz_[l - 1].view().top_rows(n);  // dA[l-1], turned into dZ[l-1] in place
-    backend_->gemm(Trans::N, Trans::T, 1.0f, dz, w, 0.0f, da);
+    // dA[l-1] = dZ W^T, turned into dZ[l-1] in place, with db[l-1] reduced while it is hot. A
+    // block of columns holds every row, so its bias gradient is complete; softmax couples the
+    // columns of a row, so it is cut by rows and finished after.
+    MatrixView da = dz_[l - 1].view().top_rows(n);
+    const Activation g = architecture_.layers[l - 1].activation;
+    const ConstMatrixView z = pre_activation(l - 1), a = activation(l - 1);
     std::span<float> db{grads_.data() + bias_offset_[l - 1], da.cols};
-    backend_->dense_backward_activation(architecture_.layers[l - 1].activation,
-                                        pre_activation(l - 1), activation(l - 1), da, da, db);
+    const bool row_coupled = g == Activation::softmax;
+    const WorkSplit da_split =
+        split_output(n, w.rows, 2.0 * n * w.rows * w.cols, row_coupled, !row_coupled);
+    parallel_->for_each(da_split.count, [&](std::size_t t) {
+      if (da_split.by_columns) {
+        const std::size_t c0 = da_split.begin(t), c = da_split.end(t, w.rows) - c0;
+        const MatrixView da_block = da.block(0, c0, n, c);
+        backend_->gemm(Trans::N, Trans::T, 1.0f, dz, w.block(c0, 0, c, w.cols), 0.0f, da_block);
+        backend_->dense_backward_activation(g, z.block(0, c0, n, c), a.block(0, c0, n, c), da_block,
+                                            da_block, db.subspan(c0, c));
+      } else {
+        const std::size_t r0 = da_split.begin(t), r = da_split.end(t, n) - r0;
+        backend_->gemm(Trans::N, Trans::T, 1.0f, dz.block(r0, 0, r, dz.cols), w, 0.0f,
+                       da.block(r0, 0, r, w.rows));
+      }
+    });
+    if (!da_split.by_columns) backend_->dense_backward_activation(g, z, a, da, da, db);
   }
 }
 

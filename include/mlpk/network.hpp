@@ -51,11 +51,22 @@ struct Architecture {
 //   automatic: he_normal when the layer's activation is relu-like, xavier_uniform otherwise.
 enum class Init { automatic, xavier_uniform, xavier_normal, he_uniform, he_normal };
 
+class Parallel;
+
 class Network {
  public:
   // Throws mlpk::Error for an invalid architecture, a null backend, or an activation the backend
   // does not support. Weights start initialized with Init::automatic and seed 0.
   Network(Architecture architecture, std::shared_ptr<Backend> backend);
+  ~Network();
+  Network(Network&&) noexcept;
+  Network& operator=(Network&&) noexcept;
+
+  // The threads forward and backward run on (a oneTBB arena owned by this network). 0 means the
+  // default: MLPK_NUM_THREADS if set, otherwise every core. Results do not depend on it: work is
+  // cut by the shape of each product, never by the thread count.
+  void set_threads(std::size_t threads);
+  std::size_t threads() const;
 
   const Architecture& architecture() const { return architecture_; }
   Backend& backend() const { return *backend_; }
@@ -80,6 +91,8 @@ class Network {
 
   // Runs the network on X (n x inputs) and returns A[L] (n x outputs). The view stays valid
   // until the next call to forward. Throws on a wrong width, an empty batch, or NaN/Inf in X.
+  // backward() reads X again: keep it alive until then. Buffers grow to the largest batch seen
+  // and are reused: a steady-state step allocates nothing.
   ConstMatrixView forward(ConstMatrixView x);
   // The loss of the last forward's output against targets Y (n x outputs).
   double loss(ConstMatrixView y) const;
@@ -102,6 +115,7 @@ class Network {
   std::size_t batch_ = 0;                                 // rows of the last forward
   ConstMatrixView input_;                                 // X of the last forward
   std::vector<Tensor> z_, a_, dz_;                        // per layer, capacity_ x units
+  std::unique_ptr<Parallel> parallel_;
 };
 
 }  // namespace mlpk

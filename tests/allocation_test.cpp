@@ -1,0 +1,65 @@
+// The steady-state training step allocates nothing: every global operator new is counted, and
+// after a warm-up step a whole step (forward, loss, backward, update) must not call it, on every
+// backend and thread count.
+#include "test_support.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+// These operators are the program's only allocator, so malloc/free behind new/delete match; GCC
+// cannot see that through the replacement and warns.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace {
+std::atomic<std::size_t> allocations{0};
+}
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void* operator new(std::size_t size, std::align_val_t align) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t a = static_cast<std::size_t>(align);
+  if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size, std::align_val_t align) { return operator new(size, align); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace mlpk::test {
+namespace {
+
+class Allocation : public testing::TestWithParam<std::string> {};
+
+TEST_P(Allocation, SteadyStateStepAllocatesNothing) {
+  for (std::size_t threads : {1, 2}) {
+    SCOPED_TRACE(std::to_string(threads) + " threads");
+    Network net(Architecture::parse("200-128-64-10", Activation::relu, Loss::softmax_cross_entropy),
+                create_backend(GetParam()));
+    net.set_threads(threads);
+    GuardedMatrix x(64, 200), y(64, 10);
+    x.fill(1);
+    for (std::size_t i = 0; i < 64; ++i) y.at(i, i % 10) = 1.0f;
+    Sgd sgd(0.01f);
+    for (int warm_up = 0; warm_up < 3; ++warm_up) train_batch(net, sgd, x.view(), y.view());
+    const std::size_t before = allocations.load();
+    for (int step = 0; step < 5; ++step) train_batch(net, sgd, x.view(), y.view());
+    EXPECT_EQ(allocations.load() - before, 0u) << "heap allocations in 5 steady-state steps";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryBackend, Allocation, testing::ValuesIn(backend_specs()), spec_test_name);
+
+}  // namespace
+}  // namespace mlpk::test
