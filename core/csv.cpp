@@ -105,8 +105,9 @@ Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options) {
       if (options.header) {
         header = *options.header;
       } else {
+        // A header has a name in some cell; an empty cell alone is a data error, not a name.
         for (const auto cell : cells)
-          if (!parse_number(cell)) header = true;
+          if (!cell.empty() && !parse_number(cell)) header = true;
       }
       if (header) continue;
     }

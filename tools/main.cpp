@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <exception>
 
@@ -29,16 +31,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mlpk: error: %s (see mlpk --help)\n", e.what());
     return 2;
   }
+  // On a terminal a progress bar may be half drawn: clear its line before the error.
+  const char* clear = ::isatty(2) == 1 ? "\r\033[K" : "";
   try {
     if (app.got_subcommand("info")) return info();
     if (app.got_subcommand("train")) return train();
     if (app.got_subcommand("eval")) return eval();
     if (app.got_subcommand("predict")) return predict();
   } catch (const mlpk::Error& e) {
-    std::fprintf(stderr, "\nmlpk: error: %s\n", e.what());
+    std::fprintf(stderr, "%smlpk: error: %s\n", clear, e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "\nmlpk: internal error: %s\n", e.what());
+    std::fprintf(stderr, "%smlpk: internal error: %s\n", clear, e.what());
     return 1;
   }
   return 0;
