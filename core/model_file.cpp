@@ -113,7 +113,10 @@ class Reader {
   std::uint32_t u32(const char* what) { return integer<std::uint32_t>(what); }
   std::uint64_t u64(const char* what) { return integer<std::uint64_t>(what); }
   std::vector<float> floats(std::uint64_t count, const char* what) {
-    if (count > (end_ - at_) / 4) need(count * 4 > count ? count * 4 : ~std::size_t{0}, what);
+    if (count > (end_ - at_) / 4)  // checked before allocating: a corrupt count cannot cost memory
+      throw Error(with_path(path_, std::string("truncated or corrupt: ") + std::to_string(count) + " floats of " +
+                                       what + " do not fit in the " + std::to_string(end_ - at_) +
+                                       " bytes left"));
     std::vector<float> v(count);
     for (auto& f : v) f = std::bit_cast<float>(u32(what));
     return v;
@@ -290,6 +293,19 @@ ModelFile read_model(const std::filesystem::path& path) {
   } catch (const Error& e) {
     throw Error(with_path(path, std::string("invalid architecture (") + e.what() + ")"));
   }
+  // The parameter count must be the architecture's, checked here so that no Network is ever
+  // allocated for dimensions the file's data does not back.
+  std::uint64_t expected = 0;
+  std::uint64_t in = file.architecture.inputs;
+  for (const auto& layer : file.architecture.layers) {
+    expected += in * layer.units + layer.units;  // each < 2^32 * 2^32: a u64 holds a product
+    in = layer.units;
+    if (expected > file.parameters.size()) break;
+  }
+  if (expected != file.parameters.size())
+    throw Error(with_path(path, "holds " + std::to_string(file.parameters.size()) +
+                                    " parameters but its architecture " + file.architecture.to_string() +
+                                    " needs " + std::to_string(expected)));
   return file;
 }
 

@@ -10,10 +10,11 @@ namespace mlpk::tools {
 
 class Json {
  public:
-  void number(std::string_view key, double v) {
+  // `digits` significant digits: 9 keeps a float exact; 6 prints a float flag like 0.001 as typed.
+  void number(std::string_view key, double v, int digits = 9) {
     char text[64];
     if (std::isfinite(v))
-      std::snprintf(text, sizeof text, "%.9g", v);
+      std::snprintf(text, sizeof text, "%.*g", digits, v);
     else
       std::snprintf(text, sizeof text, "null");  // JSON has no NaN
     raw(key, text);

@@ -216,7 +216,7 @@ int run_train(const TrainFlags& f) {
   json.integer("threads_used", 1);  // the Trainer is single-threaded until the threading issue lands
   json.string("layers", architecture.to_string());
   json.string("optimizer", f.optimizer);
-  json.number("lr", f.lr);
+  json.number("lr", f.lr, 6);
   json.string("schedule", f.schedule);
   json.integer("batch_size", f.batch_size);
   json.integer("seed", f.seed);
