@@ -21,16 +21,18 @@
 namespace mlpk::tools {
 namespace {
 
-// Defaults chosen so that `mlpk train --dataset fashion-mnist` passes 89% test accuracy
-// (see the issue notes for the runs behind them).
+// Defaults chosen so that `mlpk train --dataset fashion-mnist` passes 89% test accuracy.
+// Chosen on the validation split (mean of seeds 1-3, highway backend, 15 epochs, standardized):
+// 784-256-128-10 reached 0.9029 validation accuracy, 784-512-256-10 0.9073; standardizing and
+// 15 rather than 12 epochs each added a few tenths. Test accuracy was only read afterwards.
 struct TrainFlags {
   DataFlags data;
-  std::string layers;  // empty: 784-256-128-10 style default from the data
+  std::string layers;  // empty: d-512-256-classes for images, d-64-classes for small inputs
   std::string activation = "relu";
   std::string loss = "softmax-ce";
   std::string optimizer = "adam";
   float lr = 1e-3f;
-  std::uint64_t epochs = 12;
+  std::uint64_t epochs = 15;
   std::size_t batch_size = 128;
   std::string backend;
   unsigned threads = std::thread::hardware_concurrency();
@@ -43,7 +45,7 @@ struct TrainFlags {
   double step_epochs = 1.0;
   float gamma = 0.5f;
   float clip_norm = 0.0f;
-  bool standardize = false;
+  bool standardize = true;
   std::string save, resume, metrics, plot;
   bool quiet = false;
 };
@@ -120,7 +122,7 @@ int run_train(const TrainFlags& f) {
   } else {
     const std::string d = std::to_string(train.dimensions());
     std::string spec = d;
-    spec += train.dimensions() >= 256 ? "-256-128-" : "-64-";
+    spec += train.dimensions() >= 256 ? "-512-256-" : "-64-";
     spec += std::to_string(classes);
     architecture = Architecture::parse(spec, parse_activation(f.activation), parse_loss(f.loss));
   }
@@ -134,8 +136,8 @@ int run_train(const TrainFlags& f) {
 
   Dataset validation = split_validation(train, f.validation_fraction, f.seed);
   std::optional<Standardizer> standardizer;
-  if (resumed && resumed->standardizer)
-    standardizer = resumed->standardizer;  // the statistics the run started with
+  if (resumed)
+    standardizer = resumed->standardizer;  // exactly what the interrupted run used, if anything
   else if (f.standardize)
     standardizer = Standardizer::fit(train);  // training part only: nothing of validation/test
   for (Dataset* d : {&train, &validation, &test}) {
@@ -234,7 +236,7 @@ std::function<int()> add_train_command(CLI::App& app) {
   TrainFlags& f = *flags;
   CLI::App* cmd = app.add_subcommand("train", "Train a network, evaluate it on the test set, print JSON");
   f.data.add_to(*cmd, true);
-  cmd->add_option("--layers", f.layers, "Layer widths, input first, e.g. 784-256-128-10");
+  cmd->add_option("--layers", f.layers, "Layer widths, input first (default 784-512-256-10 for Fashion-MNIST)");
   cmd->add_option("--activation", f.activation, "Hidden-layer activation (the output follows the loss)")
       ->capture_default_str();
   cmd->add_option("--loss", f.loss, "softmax-ce | sigmoid-bce | mse")->capture_default_str();
@@ -262,7 +264,8 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("--gamma", f.gamma, "step schedule: decay factor")->capture_default_str();
   cmd->add_option("--clip-norm", f.clip_norm, "Clip gradients to this global norm (0: off)")
       ->capture_default_str();
-  cmd->add_flag("--standardize", f.standardize, "Zero mean, unit variance per feature (training statistics)");
+  cmd->add_flag("--standardize,!--no-standardize", f.standardize,
+                "Zero mean, unit variance per feature, from training statistics (default: on)");
   cmd->add_option("--save", f.save, "Write the model, with a checkpoint, after every epoch");
   cmd->add_option("--resume", f.resume, "Continue training from a checkpoint written by --save");
   cmd->add_option("--metrics", f.metrics, "Write per-epoch loss and accuracy to this CSV file");
