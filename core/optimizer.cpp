@@ -1,19 +1,190 @@
-// Optimizers. Parameters and gradients are one flat array each, so a step is one kernel call.
+// Optimizers, learning-rate schedules and gradient clipping. Parameters, gradients and optimizer
+// state are flat arrays of one length, so every update is one loop over them. The loops live here
+// in core for now; each element is computed in double and rounded once, so the result does not
+// depend on how a compiler vectorizes the loop.
 #include <mlpk/error.hpp>
 #include <mlpk/optimizer.hpp>
 
 #include <cmath>
+#include <numbers>
 #include <string>
 
 namespace mlpk {
+namespace {
 
-Sgd::Sgd(float learning_rate) : learning_rate_(learning_rate) {
-  if (!(learning_rate > 0.0f) || !std::isfinite(learning_rate))
-    throw Error("Sgd: the learning rate must be a positive finite number, not " +
-                std::to_string(learning_rate));
+void require(bool ok, const std::string& message) {
+  if (!ok) throw Error("optimizer: " + message);
 }
 
-void Sgd::step(Network& net) { net.backend().axpy(-learning_rate_, net.gradients(), net.parameters()); }
+std::string number(double v) { return std::to_string(v); }
+
+}  // namespace
+
+float LearningRateSchedule::at(float base, std::uint64_t t) const {
+  if (t < warmup_steps)
+    return static_cast<float>(static_cast<double>(base) * static_cast<double>(t + 1) /
+                              static_cast<double>(warmup_steps));
+  const std::uint64_t u = t - warmup_steps;
+  switch (kind) {
+    case ScheduleKind::constant: return base;
+    case ScheduleKind::step:
+      return static_cast<float>(base * std::pow(static_cast<double>(gamma),
+                                                static_cast<double>(u / std::max<std::uint64_t>(step_size, 1))));
+    case ScheduleKind::cosine: {
+      const std::uint64_t span = total_steps > warmup_steps ? total_steps - warmup_steps : 1;
+      const double p = std::min(1.0, static_cast<double>(u) / static_cast<double>(span));
+      const double lo = static_cast<double>(min_fraction) * base;
+      return static_cast<float>(lo + (base - lo) * 0.5 * (1.0 + std::cos(std::numbers::pi * p)));
+    }
+  }
+  return base;
+}
+
+std::string_view to_string(ScheduleKind kind) {
+  switch (kind) {
+    case ScheduleKind::constant: return "constant";
+    case ScheduleKind::step: return "step";
+    case ScheduleKind::cosine: return "cosine";
+  }
+  return "?";
+}
+
+ScheduleKind parse_schedule(std::string_view name) {
+  for (auto k : {ScheduleKind::constant, ScheduleKind::step, ScheduleKind::cosine})
+    if (name == to_string(k)) return k;
+  throw Error("unknown learning-rate schedule '" + std::string(name) +
+              "' (known: constant, step, cosine)");
+}
+
+std::string_view to_string(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::sgd: return "sgd";
+    case OptimizerKind::momentum: return "momentum";
+    case OptimizerKind::nesterov: return "nesterov";
+    case OptimizerKind::adam: return "adam";
+    case OptimizerKind::adamw: return "adamw";
+  }
+  return "?";
+}
+
+OptimizerKind parse_optimizer(std::string_view name) {
+  for (auto k : {OptimizerKind::sgd, OptimizerKind::momentum, OptimizerKind::nesterov,
+                 OptimizerKind::adam, OptimizerKind::adamw})
+    if (name == to_string(k)) return k;
+  throw Error("unknown optimizer '" + std::string(name) +
+              "' (known: sgd, momentum, nesterov, adam, adamw)");
+}
+
+Optimizer::Optimizer(OptimizerOptions options) : options_(options) {
+  const auto& o = options_;
+  require(o.learning_rate > 0.0f && std::isfinite(o.learning_rate),
+          "the learning rate must be a positive finite number, not " + number(o.learning_rate));
+  require(o.momentum >= 0.0f && o.momentum < 1.0f, "momentum must be in [0, 1), not " + number(o.momentum));
+  require(o.beta1 >= 0.0f && o.beta1 < 1.0f, "beta1 must be in [0, 1), not " + number(o.beta1));
+  require(o.beta2 >= 0.0f && o.beta2 < 1.0f, "beta2 must be in [0, 1), not " + number(o.beta2));
+  require(o.epsilon > 0.0f, "epsilon must be positive, not " + number(o.epsilon));
+  require(o.weight_decay >= 0.0f && std::isfinite(o.weight_decay),
+          "weight decay must be >= 0, not " + number(o.weight_decay));
+  require(o.clip_norm >= 0.0f && std::isfinite(o.clip_norm),
+          "the clipping norm must be >= 0 (0: off), not " + number(o.clip_norm));
+  require(o.schedule.gamma > 0.0f && o.schedule.gamma <= 1.0f,
+          "the step schedule's gamma must be in (0, 1], not " + number(o.schedule.gamma));
+  require(o.schedule.min_fraction >= 0.0f && o.schedule.min_fraction <= 1.0f,
+          "the cosine schedule's minimum fraction must be in [0, 1]");
+}
+
+void Optimizer::step(Network& net) {
+  const std::span<float> g = net.gradients();
+  const std::span<float> w = net.parameters();
+  last_norm_ = options_.clip_norm > 0.0f ? clip_by_global_norm(g, options_.clip_norm) : 0.0;
+  if (state_.size() != state_count() || (!state_.empty() && state_.front().size() != w.size()))
+    state_.assign(state_count(), std::vector<float>(w.size(), 0.0f));
+  update(w, g, current_learning_rate(), state_);
+  ++steps_;
+}
+
+void Optimizer::restore(std::uint64_t steps, std::vector<std::vector<float>> state) {
+  if (state.size() != state_count())
+    throw Error("optimizer " + std::string(to_string(kind())) + ": a checkpoint with " +
+                std::to_string(state.size()) + " state arrays, expected " + std::to_string(state_count()));
+  for (const auto& s : state)
+    if (s.size() != state.front().size()) throw Error("optimizer: state arrays of unequal length");
+  steps_ = steps;
+  state_ = std::move(state);
+}
+
+Sgd::Sgd(float learning_rate) : Optimizer([&] {
+  OptimizerOptions o;
+  o.learning_rate = learning_rate;
+  return o;
+}()) {}
+
+void Sgd::update(std::span<float> w, std::span<const float> g, float lr, std::vector<std::vector<float>>&) {
+  const double wd = options().weight_decay;
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const double grad = g[i] + wd * w[i];
+    w[i] = static_cast<float>(w[i] - lr * grad);
+  }
+}
+
+void Momentum::update(std::span<float> w, std::span<const float> g, float lr,
+                      std::vector<std::vector<float>>& state) {
+  const double wd = options().weight_decay, mu = options().momentum;
+  std::vector<float>& v = state[0];
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const double grad = g[i] + wd * w[i];
+    const double velocity = mu * v[i] + grad;
+    v[i] = static_cast<float>(velocity);
+    const double direction = nesterov_ ? grad + mu * velocity : velocity;
+    w[i] = static_cast<float>(w[i] - lr * direction);
+  }
+}
+
+void Adam::update(std::span<float> w, std::span<const float> g, float lr,
+                  std::vector<std::vector<float>>& state) {
+  const double wd = options().weight_decay, b1 = options().beta1, b2 = options().beta2,
+               eps = options().epsilon;
+  const double t = static_cast<double>(steps() + 1);
+  const double correction1 = 1.0 - std::pow(b1, t), correction2 = 1.0 - std::pow(b2, t);
+  std::vector<float>& m = state[0];
+  std::vector<float>& s = state[1];
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    double weight = w[i];
+    double grad = g[i];
+    if (decoupled_)
+      weight -= lr * wd * weight;
+    else
+      grad += wd * weight;
+    const double m1 = b1 * m[i] + (1.0 - b1) * grad;
+    const double s1 = b2 * s[i] + (1.0 - b2) * grad * grad;
+    m[i] = static_cast<float>(m1);
+    s[i] = static_cast<float>(s1);
+    weight -= lr * (m1 / correction1) / (std::sqrt(s1 / correction2) + eps);
+    w[i] = static_cast<float>(weight);
+  }
+}
+
+std::unique_ptr<Optimizer> make_optimizer(OptimizerKind kind, const OptimizerOptions& options) {
+  switch (kind) {
+    case OptimizerKind::sgd: return std::make_unique<Sgd>(options);
+    case OptimizerKind::momentum: return std::make_unique<Momentum>(options, false);
+    case OptimizerKind::nesterov: return std::make_unique<Momentum>(options, true);
+    case OptimizerKind::adam: return std::make_unique<Adam>(options, false);
+    case OptimizerKind::adamw: return std::make_unique<Adam>(options, true);
+  }
+  throw Error("make_optimizer: unknown kind");
+}
+
+double clip_by_global_norm(std::span<float> gradients, double max_norm) {
+  double sum = 0.0;
+  for (const float v : gradients) sum += static_cast<double>(v) * v;
+  const double norm = std::sqrt(sum);
+  if (max_norm > 0.0 && norm > max_norm) {
+    const double scale = max_norm / norm;
+    for (float& v : gradients) v = static_cast<float>(v * scale);
+  }
+  return norm;
+}
 
 double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstMatrixView y) {
   net.forward(x);

@@ -30,6 +30,8 @@ class Random {
   }
   // Uniform integer in [0, n).
   std::uint64_t below(std::uint64_t n) { return next() % n; }
+  // The whole generator state: Random(state()) continues the same sequence (for checkpoints).
+  std::uint64_t state() const { return state_; }
 
  private:
   std::uint64_t state_;

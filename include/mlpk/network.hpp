@@ -27,6 +27,7 @@ namespace mlpk {
 struct LayerSpec {
   std::size_t units = 0;
   Activation activation = Activation::identity;
+  bool operator==(const LayerSpec&) const = default;  // makes Architecture's == usable
 };
 
 struct Architecture {

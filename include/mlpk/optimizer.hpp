@@ -1,27 +1,159 @@
 // Optimizers: update a Network's parameters from its gradients.
+//
+// The Network keeps every parameter in one flat array and every gradient at the same index of a
+// second one, so each optimizer step is one flat loop, and its state (velocities, moments) is a
+// few flat arrays of the same length, which a checkpoint saves as they are.
+//
+// One step, for every optimizer:
+//   1. if clip_norm > 0 and ||g||_2 (over all gradients) > clip_norm:  g *= clip_norm / ||g||
+//   2. lr = schedule.at(learning_rate, t)      (t = steps taken so far, from 0)
+//   3. the update below, with L2 weight decay wd added to the gradient (g += wd w), except AdamW,
+//      which decays the weights directly (decoupled): w -= lr wd w, before its Adam update.
+//   sgd       w -= lr g
+//   momentum  v = mu v + g;  w -= lr v                       (v starts at 0)
+//   nesterov  v = mu v + g;  w -= lr (g + mu v)
+//   adam      m = b1 m + (1-b1) g;  s = b2 s + (1-b2) g^2;  (m, s start at 0)
+//             w -= lr (m / (1 - b1^(t+1))) / (sqrt(s / (1 - b2^(t+1))) + eps)
+//   adamw     adam with decoupled weight decay
 #pragma once
 
 #include <mlpk/network.hpp>
 
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
 namespace mlpk {
+
+// The learning rate as a function of the step t (0-based), relative to a base rate:
+//   constant  base
+//   step      base * gamma^floor(t' / step_size)
+//   cosine    min + (base - min) (1 + cos(pi t' / (total_steps - warmup))) / 2, t' capped
+// where t' = t - warmup_steps. During the first warmup_steps steps every kind rises linearly:
+// base * (t + 1) / warmup_steps (linear warm-up).
+enum class ScheduleKind { constant, step, cosine };
+
+struct LearningRateSchedule {
+  ScheduleKind kind = ScheduleKind::constant;
+  std::uint64_t warmup_steps = 0;
+  std::uint64_t step_size = 1;    // step: decay every step_size steps
+  float gamma = 0.1f;             // step: the decay factor
+  std::uint64_t total_steps = 0;  // cosine: steps over which the rate falls to min
+  float min_fraction = 0.0f;      // cosine: min = min_fraction * base
+
+  float at(float base, std::uint64_t t) const;
+};
+
+std::string_view to_string(ScheduleKind kind);
+ScheduleKind parse_schedule(std::string_view name);  // "constant", "step", "cosine"
+
+enum class OptimizerKind { sgd, momentum, nesterov, adam, adamw };
+std::string_view to_string(OptimizerKind kind);
+OptimizerKind parse_optimizer(std::string_view name);  // "sgd", "momentum", ... ; throws
+
+struct OptimizerOptions {
+  float learning_rate = 1e-3f;
+  float momentum = 0.9f;      // momentum, nesterov
+  float beta1 = 0.9f;         // adam, adamw
+  float beta2 = 0.999f;
+  float epsilon = 1e-8f;
+  float weight_decay = 0.0f;  // L2 (sgd, momentum, nesterov, adam) or decoupled (adamw)
+  float clip_norm = 0.0f;     // 0: no clipping
+  LearningRateSchedule schedule;
+};
 
 class Optimizer {
  public:
+  // Throws mlpk::Error for a non-positive or non-finite learning rate, or other options out of
+  // range (momentum and betas in [0, 1), negative weight decay or clip norm).
+  explicit Optimizer(OptimizerOptions options);
   virtual ~Optimizer() = default;
-  // Applies one update to net.parameters() from net.gradients().
-  virtual void step(Network& net) = 0;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // Applies one update to net.parameters() from net.gradients() (which clipping may rescale).
+  void step(Network& net);
+
+  virtual OptimizerKind kind() const = 0;
+  const OptimizerOptions& options() const { return options_; }
+  // Steps taken so far: the t of the schedule and of Adam's bias correction.
+  std::uint64_t steps() const { return steps_; }
+  // The rate the next step will use.
+  float current_learning_rate() const { return options_.schedule.at(options_.learning_rate, steps_); }
+  // ||g||_2 of the last step's gradients, before clipping.
+  double last_gradient_norm() const { return last_norm_; }
+
+  // The state arrays (each as long as the parameters, empty before the first step), for
+  // checkpoints, and their restoration: `state` must hold state_count() arrays of equal length.
+  const std::vector<std::vector<float>>& state() const { return state_; }
+  virtual std::size_t state_count() const = 0;
+  void restore(std::uint64_t steps, std::vector<std::vector<float>> state);
+
+ protected:
+  // The update of one step with rate lr; `state` has state_count() arrays sized like w.
+  virtual void update(std::span<float> w, std::span<const float> g, float lr,
+                      std::vector<std::vector<float>>& state) = 0;
+
+ private:
+  OptimizerOptions options_;
+  std::uint64_t steps_ = 0;
+  double last_norm_ = 0.0;
+  std::vector<std::vector<float>> state_;
 };
 
-// Plain stochastic gradient descent: W -= learning_rate * dW.
+// Plain stochastic gradient descent: W -= learning_rate * dW (plus options, see above).
 class Sgd final : public Optimizer {
  public:
   explicit Sgd(float learning_rate);  // throws mlpk::Error unless 0 < learning_rate < inf
-  void step(Network& net) override;
-  float learning_rate() const { return learning_rate_; }
+  explicit Sgd(OptimizerOptions options) : Optimizer(options) {}
+  float learning_rate() const { return options().learning_rate; }
+  OptimizerKind kind() const override { return OptimizerKind::sgd; }
+  std::size_t state_count() const override { return 0; }
+
+ protected:
+  void update(std::span<float> w, std::span<const float> g, float lr,
+              std::vector<std::vector<float>>& state) override;
+};
+
+// Heavy-ball momentum, or Nesterov's variant.
+class Momentum final : public Optimizer {
+ public:
+  Momentum(OptimizerOptions options, bool nesterov) : Optimizer(options), nesterov_(nesterov) {}
+  OptimizerKind kind() const override {
+    return nesterov_ ? OptimizerKind::nesterov : OptimizerKind::momentum;
+  }
+  std::size_t state_count() const override { return 1; }
+
+ protected:
+  void update(std::span<float> w, std::span<const float> g, float lr,
+              std::vector<std::vector<float>>& state) override;
 
  private:
-  float learning_rate_;
+  bool nesterov_;
 };
+
+// Adam, or AdamW (decoupled weight decay).
+class Adam final : public Optimizer {
+ public:
+  Adam(OptimizerOptions options, bool decoupled) : Optimizer(options), decoupled_(decoupled) {}
+  OptimizerKind kind() const override { return decoupled_ ? OptimizerKind::adamw : OptimizerKind::adam; }
+  std::size_t state_count() const override { return 2; }
+
+ protected:
+  void update(std::span<float> w, std::span<const float> g, float lr,
+              std::vector<std::vector<float>>& state) override;
+
+ private:
+  bool decoupled_;
+};
+
+std::unique_ptr<Optimizer> make_optimizer(OptimizerKind kind, const OptimizerOptions& options);
+
+// Scales `gradients` so their Euclidean norm is at most max_norm; returns the norm before.
+double clip_by_global_norm(std::span<float> gradients, double max_norm);
 
 // forward + loss + backward + optimizer step on one batch; returns the batch loss.
 double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstMatrixView y);

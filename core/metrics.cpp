@@ -1,0 +1,74 @@
+// Classification metrics: argmax predictions, accuracy, the confusion matrix.
+#include <mlpk/error.hpp>
+#include <mlpk/metrics.hpp>
+
+#include <cstdio>
+#include <numeric>
+
+namespace mlpk {
+
+std::vector<std::uint32_t> predicted_classes(ConstMatrixView outputs) {
+  std::vector<std::uint32_t> classes(outputs.rows, 0);
+  for (std::size_t i = 0; i < outputs.rows; ++i) {
+    const float* row = outputs.row(i);
+    std::uint32_t best = 0;
+    for (std::size_t j = 1; j < outputs.cols; ++j)
+      if (row[j] > row[best]) best = static_cast<std::uint32_t>(j);
+    classes[i] = best;
+  }
+  return classes;
+}
+
+void ConfusionMatrix::add(std::uint32_t truth, std::uint32_t predicted) {
+  if (truth >= classes_ || predicted >= classes_)
+    throw Error("ConfusionMatrix: class " + std::to_string(std::max(truth, predicted)) +
+                " is out of range (" + std::to_string(classes_) + " classes)");
+  ++counts_[truth * classes_ + predicted];
+}
+
+void ConfusionMatrix::add(std::span<const std::uint32_t> truth, std::span<const std::uint32_t> predicted) {
+  if (truth.size() != predicted.size())
+    throw Error("ConfusionMatrix: " + std::to_string(truth.size()) + " labels but " +
+                std::to_string(predicted.size()) + " predictions");
+  for (std::size_t i = 0; i < truth.size(); ++i) add(truth[i], predicted[i]);
+}
+
+std::uint64_t ConfusionMatrix::total() const {
+  return std::accumulate(counts_.begin(), counts_.end(), std::uint64_t{0});
+}
+
+double ConfusionMatrix::accuracy() const {
+  std::uint64_t right = 0;
+  for (std::size_t c = 0; c < classes_; ++c) right += count(c, c);
+  const std::uint64_t n = total();
+  return n == 0 ? 0.0 : static_cast<double>(right) / static_cast<double>(n);
+}
+
+double ConfusionMatrix::class_accuracy(std::size_t c) const {
+  std::uint64_t row = 0;
+  for (std::size_t p = 0; p < classes_; ++p) row += count(c, p);
+  return row == 0 ? 0.0 : static_cast<double>(count(c, c)) / static_cast<double>(row);
+}
+
+std::string ConfusionMatrix::to_string() const {
+  std::string s = "true\\pred";
+  char cell[32];
+  for (std::size_t p = 0; p < classes_; ++p) {
+    std::snprintf(cell, sizeof cell, "%7zu", p);
+    s += cell;
+  }
+  s += "  recall\n";
+  for (std::size_t t = 0; t < classes_; ++t) {
+    std::snprintf(cell, sizeof cell, "%9zu", t);
+    s += cell;
+    for (std::size_t p = 0; p < classes_; ++p) {
+      std::snprintf(cell, sizeof cell, "%7llu", static_cast<unsigned long long>(count(t, p)));
+      s += cell;
+    }
+    std::snprintf(cell, sizeof cell, "  %6.4f\n", class_accuracy(t));
+    s += cell;
+  }
+  return s;
+}
+
+}  // namespace mlpk

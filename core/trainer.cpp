@@ -1,0 +1,108 @@
+// Trainer: the epoch / mini-batch loop and evaluation. It computes nothing itself; the Network
+// does forward and backward through its Backend and the Optimizer updates the weights.
+#include <mlpk/error.hpp>
+#include <mlpk/trainer.hpp>
+
+#include <chrono>
+
+namespace mlpk {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void require_targets(const Network& net, const Dataset& data, const char* what) {
+  if (data.targets.rows() != data.size() || data.size() == 0)
+    throw Error(std::string(what) + ": the data set has no targets (one_hot it first) or is empty");
+  if (data.dimensions() != net.architecture().inputs)
+    throw Error(std::string(what) + ": the data has " + std::to_string(data.dimensions()) +
+                " features but the network takes " + std::to_string(net.architecture().inputs));
+  if (data.targets.cols() != net.architecture().outputs())
+    throw Error(std::string(what) + ": the targets have " + std::to_string(data.targets.cols()) +
+                " columns but the network has " + std::to_string(net.architecture().outputs()) +
+                " outputs");
+}
+
+}  // namespace
+
+Evaluation evaluate(Network& net, const Dataset& data, std::size_t batch_size) {
+  require_targets(net, data, "evaluate");
+  if (batch_size == 0) throw Error("evaluate: the batch size is zero");
+  const bool labelled = !data.labels.empty();
+  Evaluation e;
+  e.samples = data.size();
+  e.confusion = ConfusionMatrix(labelled ? net.architecture().outputs() : 0);
+  double total = 0.0;
+  for (std::size_t first = 0; first < data.size(); first += batch_size) {
+    const std::size_t count = std::min(batch_size, data.size() - first);
+    const ConstMatrixView x = data.features.view().block(first, 0, count, data.dimensions());
+    const ConstMatrixView y = data.targets.view().block(first, 0, count, data.targets.cols());
+    const ConstMatrixView out = net.forward(x);
+    total += net.loss(y) * static_cast<double>(count);
+    if (labelled)
+      e.confusion.add(std::span(data.labels).subspan(first, count), predicted_classes(out));
+  }
+  e.loss = total / static_cast<double>(data.size());
+  e.accuracy = e.confusion.accuracy();
+  return e;
+}
+
+Trainer::Trainer(Network& net, Optimizer& optimizer, TrainerOptions options)
+    : net_(net), optimizer_(optimizer), options_(options) {
+  if (options_.batch_size == 0) throw Error("Trainer: the batch size is zero");
+  state_.rng_state = options_.seed;
+}
+
+std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* validation) {
+  require_targets(net_, train, "Trainer::fit");
+  const std::size_t n = train.size(), bs = std::min(options_.batch_size, n);
+  const std::size_t batches = (n + bs - 1) / bs;
+  const bool labelled = !train.labels.empty();
+  Tensor x(bs, train.dimensions()), y(bs, train.targets.cols());
+  std::vector<EpochReport> reports;
+  while (state_.epoch < options_.epochs) {
+    const auto start = Clock::now();
+    const auto order = shuffled_indices(n, state_.rng_state);
+    EpochReport report;
+    report.epoch = state_.epoch + 1;
+    double loss_sum = 0.0;
+    std::size_t right = 0, seen = 0;
+    for (std::size_t b = 0; b < batches; ++b) {
+      const std::size_t first = b * bs, count = std::min(bs, n - first);
+      gather_batch(train, order, first, count, x, y);
+      const ConstMatrixView xb = x.view().top_rows(count), yb = y.view().top_rows(count);
+      const ConstMatrixView out = net_.forward(xb);
+      loss_sum += net_.loss(yb) * static_cast<double>(count);
+      if (labelled) {
+        const auto predicted = predicted_classes(out);
+        for (std::size_t i = 0; i < count; ++i) right += predicted[i] == train.labels[order[first + i]];
+      }
+      net_.backward(yb);
+      optimizer_.step(net_);
+      seen += count;
+      if (on_batch) {
+        BatchProgress p;
+        p.epoch = report.epoch;
+        p.batch = b + 1;
+        p.batches = batches;
+        p.loss = loss_sum / static_cast<double>(seen);
+        p.samples_per_second = static_cast<double>(seen) / std::max(seconds_since(start), 1e-9);
+        on_batch(p);
+      }
+    }
+    report.seconds = seconds_since(start);
+    report.samples_per_second = static_cast<double>(n) / std::max(report.seconds, 1e-9);
+    report.train_loss = loss_sum / static_cast<double>(n);
+    report.train_accuracy = labelled ? static_cast<double>(right) / static_cast<double>(n) : 0.0;
+    if (validation != nullptr && validation->size() > 0) report.validation = evaluate(net_, *validation);
+    ++state_.epoch;
+    reports.push_back(report);
+    if (on_epoch) on_epoch(report);
+  }
+  return reports;
+}
+
+}  // namespace mlpk

@@ -1,0 +1,84 @@
+// Trainer: epochs of shuffled mini-batches over a Dataset, per-batch and per-epoch callbacks,
+// and evaluation (loss, accuracy, confusion matrix) on a Dataset.
+//
+// Determinism: the only randomness is the per-epoch shuffle, drawn from mlpk's portable
+// generator whose state is part of TrainingState, so a run resumed from a checkpoint of
+// (weights, optimizer state, TrainingState) takes exactly the steps of an uninterrupted run.
+#pragma once
+
+#include <mlpk/data.hpp>
+#include <mlpk/metrics.hpp>
+#include <mlpk/network.hpp>
+#include <mlpk/optimizer.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+namespace mlpk {
+
+// Where a training run stands: what a checkpoint needs besides weights and optimizer state.
+struct TrainingState {
+  std::uint64_t epoch = 0;      // epochs completed
+  std::uint64_t rng_state = 0;  // the shuffle generator's state after them
+};
+
+struct Evaluation {
+  double loss = 0.0;      // mean over the samples
+  double accuracy = 0.0;  // 0 for a regression set
+  std::size_t samples = 0;
+  ConfusionMatrix confusion;
+};
+
+// Runs `net` over `data` in batches of `batch_size` (no training). Needs `data.targets`; the
+// accuracy and confusion need `data.labels`.
+Evaluation evaluate(Network& net, const Dataset& data, std::size_t batch_size = 1000);
+
+struct BatchProgress {
+  std::uint64_t epoch = 0;  // 1-based
+  std::size_t batch = 0;    // 1-based, of `batches`
+  std::size_t batches = 0;
+  double loss = 0.0;         // running mean over this epoch so far
+  double samples_per_second = 0.0;
+};
+
+struct EpochReport {
+  std::uint64_t epoch = 0;     // 1-based
+  double train_loss = 0.0;     // mean of the batch losses, weighted by batch size
+  double train_accuracy = 0.0; // of the predictions made while training (before each update)
+  std::optional<Evaluation> validation;
+  double seconds = 0.0;        // training time of the epoch, evaluation excluded
+  double samples_per_second = 0.0;
+};
+
+struct TrainerOptions {
+  std::uint64_t epochs = 10;  // the total: a resumed run continues up to it
+  std::size_t batch_size = 128;
+  std::uint64_t seed = 1;     // seeds the shuffle of a fresh run
+};
+
+class Trainer {
+ public:
+  // Throws mlpk::Error for a zero batch size.
+  Trainer(Network& net, Optimizer& optimizer, TrainerOptions options);
+
+  // Called after every batch (for progress bars) and after every epoch (metrics, checkpoints).
+  std::function<void(const BatchProgress&)> on_batch;
+  std::function<void(const EpochReport&)> on_epoch;
+
+  // Trains epochs state().epoch + 1 .. options.epochs on `train` (which needs targets), evaluating
+  // on `validation` after each epoch when it is non-empty. Returns the reports of those epochs.
+  std::vector<EpochReport> fit(const Dataset& train, const Dataset* validation = nullptr);
+
+  TrainingState& state() { return state_; }
+  const TrainingState& state() const { return state_; }
+  const TrainerOptions& options() const { return options_; }
+
+ private:
+  Network& net_;
+  Optimizer& optimizer_;
+  TrainerOptions options_;
+  TrainingState state_;
+};
+
+}  // namespace mlpk

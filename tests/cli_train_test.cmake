@@ -1,0 +1,107 @@
+# CLI test, run by ctest as `cmake -DMLPK=<binary> -DWORK=<dir> -P cli_train_test.cmake`:
+# trains on a tiny CSV, checks the JSON line, then the model file through eval and predict, and
+# that bad flags and paths fail with one line and exit code 2.
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+
+# Two well-separated classes in 3 features; label in the last column, with a header.
+set(train "a,b,c,label\n")
+set(test "a,b,c,label\n")
+foreach(i RANGE 0 59)
+  math(EXPR c "${i} % 2")
+  math(EXPR x "(${i} * 37) % 10")
+  if(c EQUAL 1)
+    set(row "2.${x},1.${x},0.5,1\n")
+  else()
+    set(row "-2.${x},-1.${x},0.5,0\n")
+  endif()
+  string(APPEND train "${row}")
+  if(i LESS 20)
+    string(APPEND test "${row}")
+  endif()
+endforeach()
+file(WRITE ${WORK}/train.csv "${train}")
+file(WRITE ${WORK}/test.csv "${test}")
+
+function(expect_ok)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${ARGN}\nexit ${rc}\n${out}\n${err}")
+  endif()
+  set(out "${out}" PARENT_SCOPE)
+endfunction()
+
+function(expect_usage_error pattern)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 2)
+    message(FATAL_ERROR "${ARGN}\nexpected exit 2, got ${rc}\n${out}\n${err}")
+  endif()
+  if(NOT err MATCHES "${pattern}")
+    message(FATAL_ERROR "${ARGN}\nerror '${err}' does not match '${pattern}'")
+  endif()
+  if(err MATCHES "terminate|Aborted|what\\(\\)")
+    message(FATAL_ERROR "${ARGN}\ncrashed: ${err}")
+  endif()
+endfunction()
+
+expect_ok(${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv --label-column 3
+          --layers 3-8-2 --epochs 20 --batch-size 8 --lr 0.01 --seed 3 --threads 4 --standardize
+          --save ${WORK}/model.mlpk --metrics ${WORK}/metrics.csv --plot ${WORK}/curves.svg)
+string(STRIP "${out}" json)
+if(NOT json MATCHES "^{.*}$")
+  message(FATAL_ERROR "the last output is not one JSON line: ${out}")
+endif()
+foreach(key test_accuracy test_loss epochs seconds_per_epoch samples_per_second backend threads)
+  if(NOT json MATCHES "\"${key}\": ")
+    message(FATAL_ERROR "JSON lacks ${key}: ${json}")
+  endif()
+endforeach()
+if(NOT json MATCHES "\"test_accuracy\": 1[,}]" OR NOT json MATCHES "\"threads\": 4")
+  message(FATAL_ERROR "expected perfect accuracy on separable data and threads 4: ${json}")
+endif()
+file(STRINGS ${WORK}/metrics.csv metrics)
+list(LENGTH metrics lines)
+if(NOT lines EQUAL 21)
+  message(FATAL_ERROR "metrics.csv has ${lines} lines, expected a header and 20 epochs")
+endif()
+file(READ ${WORK}/curves.svg svg)
+if(NOT svg MATCHES "<svg" OR NOT svg MATCHES "<polyline")
+  message(FATAL_ERROR "curves.svg is not an SVG with curves")
+endif()
+
+expect_ok(${MLPK} eval --model ${WORK}/model.mlpk --test-csv ${WORK}/test.csv --label-column 3)
+if(NOT out MATCHES "\"accuracy\": 1[,}]")
+  message(FATAL_ERROR "eval: ${out}")
+endif()
+expect_ok(${MLPK} predict --model ${WORK}/model.mlpk --csv ${WORK}/test.csv --label-column 3
+          --output ${WORK}/predictions.txt)
+file(STRINGS ${WORK}/predictions.txt predictions)
+list(LENGTH predictions count)
+list(GET predictions 0 first)
+list(GET predictions 1 second)
+if(NOT count EQUAL 20 OR NOT first EQUAL 0 OR NOT second EQUAL 1)
+  message(FATAL_ERROR "predictions: ${predictions}")
+endif()
+
+# Resuming the finished 20-epoch run up to 25 epochs continues from its checkpoint.
+expect_ok(${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv --label-column 3
+          --layers 3-8-2 --epochs 25 --batch-size 8 --lr 0.01 --seed 3 --standardize --quiet
+          --resume ${WORK}/model.mlpk --save ${WORK}/model2.mlpk)
+if(NOT out MATCHES "\"epochs\": 25," OR NOT out MATCHES "\"epochs_run\": 5,")
+  message(FATAL_ERROR "resume: ${out}")
+endif()
+
+# Bad input: one line, exit code 2.
+expect_usage_error("--save .*cannot be written" ${MLPK} train --train-csv ${WORK}/train.csv
+                   --test-csv ${WORK}/test.csv --save ${WORK}/no/such/dir/m.mlpk)
+expect_usage_error("missing.csv: no such file" ${MLPK} train --train-csv ${WORK}/missing.csv
+                   --test-csv ${WORK}/test.csv)
+expect_usage_error("unknown optimizer" ${MLPK} train --train-csv ${WORK}/train.csv
+                   --test-csv ${WORK}/test.csv --optimizer adagrad)
+expect_usage_error("--epochs" ${MLPK} train --epochs many)
+expect_usage_error("no such file" ${MLPK} eval --model ${WORK}/none.mlpk --test-csv ${WORK}/test.csv)
+expect_usage_error("unknown backend" ${MLPK} train --train-csv ${WORK}/train.csv
+                   --test-csv ${WORK}/test.csv --backend nosuch)
+file(WRITE ${WORK}/ragged.csv "1,2,0\n1,2\n")
+expect_usage_error("line 2.*ragged" ${MLPK} train --train-csv ${WORK}/ragged.csv
+                   --test-csv ${WORK}/test.csv)

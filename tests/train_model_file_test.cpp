@@ -1,0 +1,246 @@
+// Model files (round trip and every rejection) and resuming: a run interrupted after some
+// epochs and resumed from its checkpoint must end with bit-identical weights.
+#include "train_test_util.hpp"
+
+#include <mlpk/error.hpp>
+#include <mlpk/model_file.hpp>
+#include <mlpk/registry.hpp>
+#include <mlpk/trainer.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <sys/stat.h>
+
+namespace mlpk {
+namespace {
+
+using test::TempDir;
+using ::testing::HasSubstr;
+
+std::shared_ptr<Backend> backend() { return create_backend(default_backend_name()); }
+
+Architecture small_architecture() {
+  return Architecture::parse("4-8-3", Activation::relu, Loss::softmax_cross_entropy);
+}
+
+// Three Gaussian blobs in 4 dimensions: learnable, but not in one step.
+Dataset blobs(std::size_t n, std::uint64_t seed) {
+  Dataset d;
+  d.features = Tensor(n, 4);
+  d.labels.resize(n);
+  d.classes = 3;
+  std::uint64_t s = seed;
+  auto next = [&s] {  // a tiny LCG: the test needs some numbers, not good ones
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<float>((s >> 40) & 0xffff) / 65536.0f - 0.5f;
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<std::uint32_t>(i % 3);
+    d.labels[i] = c;
+    for (std::size_t j = 0; j < 4; ++j) d.features(i, j) = next() + (j == c ? 1.5f : 0.0f);
+  }
+  one_hot(d);
+  return d;
+}
+
+std::vector<unsigned char> read_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void write_bytes(const std::filesystem::path& p, const std::vector<unsigned char>& b) {
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()),
+                                           static_cast<std::streamsize>(b.size()));
+}
+
+template <typename F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(ModelFile, RoundTripKeepsArchitectureWeightsAndStandardizer) {
+  TempDir dir;
+  Network net(small_architecture(), backend());
+  net.initialize(5);
+  net.bias(1)[2] = 0.125f;
+  Standardizer s;
+  s.mean = {1, 2, 3, 4};
+  s.stddev = {0.5f, 1, 1, 2};
+  save_model(dir / "m.mlpk", net, &s);
+  std::optional<Standardizer> loaded_s;
+  Network loaded = load_model(dir / "m.mlpk", backend(), &loaded_s);
+  EXPECT_EQ(loaded.architecture(), net.architecture());
+  ASSERT_EQ(loaded.parameters().size(), net.parameters().size());
+  EXPECT_EQ(std::memcmp(loaded.parameters().data(), net.parameters().data(),
+                        net.parameters().size() * sizeof(float)), 0);
+  ASSERT_TRUE(loaded_s.has_value());
+  EXPECT_EQ(loaded_s->stddev, s.stddev);
+  EXPECT_FALSE(read_model(dir / "m.mlpk").checkpoint.has_value());
+  // No temporary file is left beside it.
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
+  EXPECT_EQ(files, 1u);
+}
+
+class ModelFileRejects : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Network net(small_architecture(), backend());
+    net.initialize(1);
+    save_model(dir_ / "good.mlpk", net);
+    bytes_ = read_bytes(dir_ / "good.mlpk");
+  }
+  std::string load_modified(const std::vector<unsigned char>& bytes) {
+    write_bytes(dir_ / "bad.mlpk", bytes);
+    return error_of([&] { read_model(dir_ / "bad.mlpk"); });
+  }
+  TempDir dir_;
+  std::vector<unsigned char> bytes_;
+};
+
+TEST_F(ModelFileRejects, Truncation) {
+  for (const std::size_t keep : {std::size_t{20}, bytes_.size() / 2, bytes_.size() - 1}) {
+    auto b = bytes_;
+    b.resize(keep);
+    const std::string e = load_modified(b);
+    EXPECT_THAT(e, HasSubstr("bad.mlpk")) << keep;
+    EXPECT_TRUE(e.find("truncated") != std::string::npos || e.find("checksum") != std::string::npos) << e;
+  }
+  auto b = bytes_;
+  b.resize(bytes_.size() / 2);
+  EXPECT_THAT(load_modified(b), HasSubstr("truncated"));
+}
+
+TEST_F(ModelFileRejects, CorruptionByChecksum) {
+  auto b = bytes_;
+  b[b.size() - 40] ^= 0x10;  // one bit of one parameter
+  EXPECT_THAT(load_modified(b), HasSubstr("checksum"));
+}
+
+TEST_F(ModelFileRejects, WrongMagic) {
+  auto b = bytes_;
+  b[0] = 'X';
+  EXPECT_THAT(load_modified(b), HasSubstr("wrong magic"));
+  EXPECT_THAT(load_modified({'h', 'i'}), HasSubstr("wrong magic"));
+}
+
+TEST_F(ModelFileRejects, WrongVersion) {
+  auto b = bytes_;
+  b[8] = 99;  // the version follows the 8-byte magic
+  EXPECT_THAT(load_modified(b), HasSubstr("version 99 is not supported"));
+}
+
+TEST_F(ModelFileRejects, MissingFileAndUnwritablePath) {
+  EXPECT_THAT(error_of([&] { read_model(dir_ / "none.mlpk"); }), HasSubstr("no such file"));
+  Network net(small_architecture(), backend());
+  EXPECT_THAT(error_of([&] { save_model(dir_ / "no/such/dir/m.mlpk", net); }), HasSubstr("cannot be written"));
+  if (::geteuid() != 0) {  // root writes anywhere
+    std::filesystem::create_directory(dir_ / "ro");
+    ::chmod((dir_ / "ro").c_str(), 0555);
+    EXPECT_THAT(error_of([&] { save_model(dir_ / "ro" / "m.mlpk", net); }), HasSubstr("cannot be written"));
+  }
+}
+
+TEST(Resume, RejectsOtherArchitectureOptimizerAndMissingCheckpoint) {
+  TempDir dir;
+  Network net(small_architecture(), backend());
+  Adam adam(OptimizerOptions{}, false);
+  TrainingState state;
+  save_model(dir / "plain.mlpk", net);
+  EXPECT_THAT(error_of([&] { resume_from(dir / "plain.mlpk", net, adam, state); }), HasSubstr("no training checkpoint"));
+  const Dataset data = blobs(30, 1);
+  Trainer trainer(net, adam, TrainerOptions{1, 10, 1});
+  trainer.fit(data);
+  save_model(dir / "ckpt.mlpk", net, nullptr, &adam, &trainer.state());
+  Network other(Architecture::parse("4-16-3", Activation::relu, Loss::softmax_cross_entropy), backend());
+  EXPECT_THAT(error_of([&] { resume_from(dir / "ckpt.mlpk", other, adam, state); }), HasSubstr("architecture"));
+  Network tanh_net(Architecture::parse("4-8-3", Activation::tanh, Loss::softmax_cross_entropy), backend());
+  EXPECT_THAT(error_of([&] { resume_from(dir / "ckpt.mlpk", tanh_net, adam, state); }), HasSubstr("differs"));
+  Sgd sgd(0.1f);
+  EXPECT_THAT(error_of([&] { resume_from(dir / "ckpt.mlpk", net, sgd, state); }), HasSubstr("optimizer 'adam'"));
+}
+
+// Trains `epochs` epochs in one go, or `split` epochs, a checkpoint, and the rest in a fresh
+// process-like setup (new Network, Optimizer and Trainer) resumed from it.
+std::vector<float> train(const Dataset& data, const Dataset& validation, std::uint64_t epochs,
+                         std::uint64_t split, const std::filesystem::path& checkpoint) {
+  OptimizerOptions o;
+  o.learning_rate = 0.01f;
+  o.weight_decay = 0.01f;
+  o.clip_norm = 5.0f;
+  o.schedule.kind = ScheduleKind::cosine;
+  o.schedule.warmup_steps = 3;
+  o.schedule.total_steps = epochs * 7;
+  TrainerOptions t{epochs, 16, 99};  // 100 samples: 6 full batches and one of 4
+  {
+    Network net(small_architecture(), backend());
+    net.initialize(3);
+    auto opt = make_optimizer(OptimizerKind::adamw, o);
+    Trainer trainer(net, *opt, t);
+    if (split == 0) {
+      trainer.fit(data, &validation);
+      return {net.parameters().begin(), net.parameters().end()};
+    }
+    trainer.on_epoch = [&](const EpochReport&) {
+      save_model(checkpoint, net, nullptr, opt.get(), &trainer.state());
+      if (trainer.state().epoch == split) throw std::runtime_error("interrupted");
+    };
+    EXPECT_THROW(trainer.fit(data, &validation), std::runtime_error);
+  }
+  Network net(small_architecture(), backend());
+  net.initialize(12345);  // overwritten by the checkpoint
+  auto opt = make_optimizer(OptimizerKind::adamw, o);
+  Trainer trainer(net, *opt, t);
+  resume_from(checkpoint, net, *opt, trainer.state());
+  EXPECT_EQ(trainer.state().epoch, split);
+  const auto reports = trainer.fit(data, &validation);
+  EXPECT_EQ(reports.size(), epochs - split);
+  return {net.parameters().begin(), net.parameters().end()};
+}
+
+TEST(Resume, BitIdenticalToAnUninterruptedRun) {
+  TempDir dir;
+  const Dataset data = blobs(100, 7), validation = blobs(30, 8);
+  const auto straight = train(data, validation, 5, 0, {});
+  const auto resumed = train(data, validation, 5, 2, dir / "ckpt.mlpk");
+  ASSERT_EQ(straight.size(), resumed.size());
+  EXPECT_EQ(std::memcmp(straight.data(), resumed.data(), straight.size() * sizeof(float)), 0);
+  // And training did move the weights (the comparison is not of two untouched networks).
+  Network fresh(small_architecture(), backend());
+  fresh.initialize(3);
+  EXPECT_NE(std::memcmp(straight.data(), fresh.parameters().data(), straight.size() * sizeof(float)), 0);
+}
+
+TEST(Trainer, LearnsBlobsAndReportsEveryEpoch) {
+  Network net(small_architecture(), backend());
+  net.initialize(1);
+  Adam adam([] {
+    OptimizerOptions o;
+    o.learning_rate = 0.02f;
+    return o;
+  }(), false);
+  Trainer trainer(net, adam, TrainerOptions{15, 16, 1});
+  std::size_t epochs = 0, batches = 0;
+  trainer.on_epoch = [&](const EpochReport&) { ++epochs; };
+  trainer.on_batch = [&](const BatchProgress&) { ++batches; };
+  const Dataset data = blobs(300, 1), test = blobs(150, 2);
+  const auto reports = trainer.fit(data, &test);
+  EXPECT_EQ(epochs, 15u);
+  EXPECT_EQ(batches, 15u * 19u);
+  EXPECT_LT(reports.back().train_loss, reports.front().train_loss);
+  const Evaluation e = evaluate(net, test);
+  EXPECT_GT(e.accuracy, 0.9);
+  EXPECT_EQ(e.confusion.total(), 150u);
+  EXPECT_NEAR(e.accuracy, reports.back().validation->accuracy, 1e-12);
+}
+
+}  // namespace
+}  // namespace mlpk

@@ -1,0 +1,26 @@
+// Training curves as an SVG file: loss and accuracy per epoch, training and validation.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace mlpk::tools {
+
+struct Curve {
+  std::string label;
+  std::string color;        // an SVG color, e.g. "#1f77b4"
+  std::vector<double> x, y;  // same length
+};
+
+struct Panel {
+  std::string title, x_label, y_label;
+  std::vector<Curve> curves;
+};
+
+// The panels side by side in one SVG document.
+std::string svg_plot(const std::vector<Panel>& panels);
+// Writes svg_plot(panels) to `path`; throws mlpk::Error when it cannot.
+void write_svg_plot(const std::filesystem::path& path, const std::vector<Panel>& panels);
+
+}  // namespace mlpk::tools
