@@ -1,0 +1,627 @@
+// The oneDNN backend: mlpk's kernels as oneDNN 2.6 primitives (matmul with fused bias and
+// eltwise post-ops, eltwise and softmax forward/backward, binary, reorder).
+//
+// Build once, execute many: every kernel call looks its configuration (kernel, shapes, strides,
+// transposes, alpha/beta, activation, thread count) up in a cache of "plans". A plan holds the
+// primitives and the memory descriptors; the first call creates it, every later call only binds
+// the caller's pointers to memory objects (set_data_handle) and executes. Memory objects, a
+// stream and the scratchpad live in a "binding" that one call leases from its plan, so several
+// threads may run the same plan at once (scratchpad_mode::user makes the primitives themselves
+// safe to share, see the oneDNN scratchpad documentation).
+//
+// Threads: Debian's oneDNN runs on OpenMP. "onednn" leaves the calling thread's OpenMP setting
+// alone (OMP_NUM_THREADS or omp_set_num_threads decide); "onednn:threads=N" runs every call of
+// this backend on N OpenMP threads (omp_set_num_threads on the calling thread for the duration
+// of the call, then restored). A caller that shards a batch over TBB threads should use
+// threads=1: oneDNN then runs on the calling thread without starting an OpenMP team.
+//
+// Not here: kernels oneDNN has no primitive for that is worth calling (axpy, the loss gradient:
+// plain loops measured faster, see bench/bench_onednn.cpp).
+#include "onednn_backend.hpp"
+
+#include <mlpk/error.hpp>
+#include <mlpk/registry.hpp>
+
+#include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
+
+#include <atomic>
+#include <bit>
+#include <charconv>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace mlpk {
+namespace {
+
+using dnnl::memory;
+using Dims = memory::dims;
+
+// --- small helpers --------------------------------------------------------------------------
+
+// The rows x cols operand op(X) of a matrix X stored with `stride` floats per row. Not
+// transposed: element (i, k) at i * stride + k. Transposed, op(X)(i, k) = X(k, i) at
+// i + k * stride: the same memory with swapped strides, so a transposed operand costs nothing.
+memory::desc matrix_desc(std::size_t rows, std::size_t cols, std::size_t stride, bool transposed) {
+  const auto r = static_cast<memory::dim>(rows), c = static_cast<memory::dim>(cols);
+  const auto s = static_cast<memory::dim>(stride);
+  return memory::desc({r, c}, memory::data_type::f32, transposed ? Dims{1, s} : Dims{s, 1});
+}
+memory::desc matrix_desc(ConstMatrixView v) { return matrix_desc(v.rows, v.cols, v.stride, false); }
+memory::desc row_desc(std::size_t n) {  // a 1 x n packed row: a bias, a sums vector
+  const auto d = static_cast<memory::dim>(n);
+  return memory::desc({1, d}, memory::data_type::f32, Dims{d, 1});
+}
+
+std::int64_t float_bits(float f) { return std::bit_cast<std::uint32_t>(f); }
+
+std::string dims_string(ConstMatrixView v) { return shape_string(v); }
+std::string trans_string(Trans t) { return t == Trans::N ? "N" : "T"; }
+
+// Sets the calling thread's OpenMP thread count for one kernel call (when the backend was given
+// one) and restores it afterwards, so the caller's own OpenMP setting survives.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads) : previous_(threads > 0 ? omp_get_max_threads() : 0) {
+    if (threads > 0 && threads != previous_) omp_set_num_threads(threads);
+    else previous_ = 0;
+  }
+  ~ThreadScope() {
+    if (previous_ > 0) omp_set_num_threads(previous_);
+  }
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int previous_;
+};
+
+// --- the plan cache -------------------------------------------------------------------------
+
+// One primitive of a plan and where its arguments come from.
+struct Step {
+  dnnl::primitive primitive;
+  std::vector<std::pair<int, int>> args;  // (DNNL_ARG_*, slot index)
+  memory::desc scratchpad;                // zero-sized when the primitive needs none
+};
+
+// The memory objects of one execution of a plan: one per slot (bound to the caller's pointers
+// before each execution), the scratchpads, a stream, and the argument maps that tie them together.
+struct Binding {
+  dnnl::stream stream;
+  std::vector<memory> slots;
+  std::vector<std::unordered_map<int, memory>> step_args;
+};
+
+// Everything one kernel configuration needs, built on its first call.
+struct Plan {
+  std::vector<memory::desc> slots;  // the operands, in the order the kernel passes pointers
+  std::vector<Step> steps;          // executed in order
+  std::vector<float> constant;      // data a plan owns (the ones vector of column sums)
+  std::vector<std::unique_ptr<Binding>> idle;  // bindings not in use; guarded by Cache::mutex
+};
+
+using Key = std::vector<std::int64_t>;
+struct KeyHash {
+  std::size_t operator()(const Key& key) const noexcept {
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a over the 64-bit words
+    for (std::int64_t v : key) {
+      h ^= static_cast<std::uint64_t>(v);
+      h *= 1099511628211ull;
+    }
+    return static_cast<std::size_t>(h);
+  }
+};
+
+enum KernelId : std::int64_t {
+  kGemm = 1, kDenseMatmul, kBias, kEltwiseForward, kEltwiseBackward, kSoftmaxForward,
+  kSoftmaxBackward, kCopy, kColumnSums
+};
+
+class PlanCache {
+ public:
+  explicit PlanCache(const dnnl::engine& engine) : engine_(engine) {}
+
+  // The plan for `key`, built by `build` (under the lock: a first call may wait for another
+  // thread's build of the same plan rather than build it twice).
+  template <class Build>
+  Plan& get(const Key& key, Build&& build) {
+    std::lock_guard lock(mutex_);
+    auto it = plans_.find(key);
+    if (it == plans_.end()) {
+      auto plan = std::make_unique<Plan>(build());
+      primitives_created_ += plan->steps.size();
+      it = plans_.emplace(key, std::move(plan)).first;
+    }
+    return *it->second;
+  }
+
+  // Runs `plan` on the caller's pointers, one per slot.
+  void execute(Plan& plan, std::initializer_list<const float*> pointers) {
+    std::unique_ptr<Binding> binding;
+    {
+      std::lock_guard lock(mutex_);
+      if (!plan.idle.empty()) {
+        binding = std::move(plan.idle.back());
+        plan.idle.pop_back();
+      }
+    }
+    if (!binding) binding = bind(plan);
+    std::size_t slot = 0;
+    for (const float* p : pointers) binding->slots[slot++].set_data_handle(const_cast<float*>(p));
+    for (std::size_t s = 0; s < plan.steps.size(); ++s)
+      plan.steps[s].primitive.execute(binding->stream, binding->step_args[s]);
+    binding->stream.wait();
+    std::lock_guard lock(mutex_);
+    plan.idle.push_back(std::move(binding));
+  }
+
+  const dnnl::engine& engine() const { return engine_; }
+  std::size_t primitives_created() const { return primitives_created_.load(); }
+  std::size_t plans() const {
+    std::lock_guard lock(mutex_);
+    return plans_.size();
+  }
+
+ private:
+  std::unique_ptr<Binding> bind(const Plan& plan) {
+    auto b = std::make_unique<Binding>();
+    b->stream = dnnl::stream(engine_);
+    for (const auto& md : plan.slots) b->slots.emplace_back(md, engine_, static_cast<void*>(nullptr));  // bound per call
+    for (const auto& step : plan.steps) {
+      auto& args = b->step_args.emplace_back();
+      for (const auto& [arg, slot] : step.args) args.emplace(arg, b->slots[slot]);
+      if (step.scratchpad.get_size() > 0)
+        args.emplace(DNNL_ARG_SCRATCHPAD, memory(step.scratchpad, engine_));  // owns its buffer
+    }
+    return b;
+  }
+
+  dnnl::engine engine_;
+  mutable std::mutex mutex_;
+  std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;
+  std::atomic<std::size_t> primitives_created_{0};
+};
+
+// Attributes every primitive of this backend uses: scratchpad provided per execution (thread
+// safety), plus whatever the kernel adds.
+dnnl::primitive_attr base_attr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+template <class PrimitiveDesc>
+Step make_step(const PrimitiveDesc& pd, std::vector<std::pair<int, int>> args) {
+  return Step{dnnl::primitive(pd.get()), std::move(args), pd.scratchpad_desc()};
+}
+
+// A copy (reorder) between two float matrices of the same shape and any strides.
+Step copy_step(const dnnl::engine& engine, const memory::desc& from, int from_slot,
+               const memory::desc& to, int to_slot) {
+  auto attr = base_attr();
+  dnnl::reorder::primitive_desc pd(engine, from, engine, to, attr);
+  return make_step(pd, {{DNNL_ARG_FROM, from_slot}, {DNNL_ARG_TO, to_slot}});
+}
+
+// The eltwise algorithm and alpha that compute activation g, and whether its backward reads the
+// output A (use_dst_for_bwd: sigmoid and tanh, as the reference does) instead of Z.
+struct EltwiseAlg {
+  dnnl::algorithm alg;
+  float alpha;
+  bool backward_uses_dst;
+};
+EltwiseAlg eltwise_alg(Activation g) {
+  switch (g) {
+    case Activation::sigmoid: return {dnnl::algorithm::eltwise_logistic_use_dst_for_bwd, 0.0f, true};
+    case Activation::tanh: return {dnnl::algorithm::eltwise_tanh_use_dst_for_bwd, 0.0f, true};
+    case Activation::relu: return {dnnl::algorithm::eltwise_relu, 0.0f, false};
+    case Activation::leaky_relu: return {dnnl::algorithm::eltwise_relu, kLeakyReluSlope, false};
+    case Activation::gelu: return {dnnl::algorithm::eltwise_gelu_tanh, 0.0f, false};
+    case Activation::identity:
+    case Activation::softmax: break;
+  }
+  throw Error("onednn: activation '" + std::string(to_string(g)) + "' is not an eltwise algorithm");
+}
+
+bool is_eltwise(Activation g) { return g != Activation::identity && g != Activation::softmax; }
+
+// --- the backend ----------------------------------------------------------------------------
+
+struct Options {
+  int threads = 0;         // 0: leave OpenMP's setting alone
+  bool use_sgemm = false;  // gemm through dnnl_sgemm instead of the matmul primitive
+};
+
+Options parse_options(std::string_view text) {
+  Options o;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    if (item.starts_with("threads=")) {
+      const auto value = item.substr(8);
+      int n = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc{} || end != value.data() + value.size() || n < 1)
+        throw Error("backend 'onednn': threads must be a positive integer, got '" +
+                    std::string(value) + "'");
+      o.threads = n;
+    } else if (item == "gemm=sgemm") {
+      o.use_sgemm = true;
+    } else if (item == "gemm=matmul") {
+      o.use_sgemm = false;
+    } else {
+      throw Error("backend 'onednn': unknown option '" + std::string(item) +
+                  "'; known: threads=N, gemm=matmul, gemm=sgemm (comma-separated)");
+    }
+  }
+  return o;
+}
+
+class OnednnBackend final : public Backend {
+ public:
+  explicit OnednnBackend(Options options)
+      : options_(options), cache_(dnnl::engine(dnnl::engine::kind::cpu, 0)) {}
+
+  std::string name() const override { return "onednn"; }
+  std::string description() const override {
+    const auto* v = dnnl::version();
+    std::string text = "onednn (oneDNN " + std::to_string(v->major) + "." +
+                       std::to_string(v->minor) + "." + std::to_string(v->patch) + ", ISA " +
+                       isa_name() + ", OpenMP threads ";
+    text += options_.threads > 0 ? std::to_string(options_.threads) + " (threads=N)"
+                                 : std::to_string(omp_get_max_threads()) + " (OpenMP default)";
+    if (options_.use_sgemm) text += ", gemm via dnnl_sgemm";
+    return text + ")";
+  }
+  // oneDNN may split a reduction (GEMM's K) over threads; with one thread nothing is split.
+  bool deterministic() const override { return options_.threads == 1; }
+  bool supports(Activation) const override { return true; }
+  std::vector<std::string> variants() const override { return {"threads=1", "gemm=sgemm"}; }
+
+  std::size_t primitives_created() const { return cache_.primitives_created(); }
+  std::size_t plans() const { return cache_.plans(); }
+
+ protected:
+  void do_gemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b, float beta,
+               MatrixView c) override {
+    guarded("gemm", [&] {
+      return "op(A) " + trans_string(ta) + " " + dims_string(a) + ", op(B) " + trans_string(tb) +
+             " " + dims_string(b) + ", C " + dims_string(c);
+    }, [&] {
+      if (options_.use_sgemm) return sgemm(ta, tb, alpha, a, b, beta, c);
+      const std::size_t k = ta == Trans::N ? a.cols : a.rows;
+      const bool scaled = alpha != 1.0f;
+      Plan& plan = cache_.get(
+          key({kGemm, ta == Trans::T, tb == Trans::T, sz(c.rows), sz(c.cols), sz(k), sz(a.stride),
+               sz(b.stride), sz(c.stride), scaled, float_bits(beta)}),
+          [&] {
+            Plan p;
+            p.slots = {matrix_desc(c.rows, k, a.stride, ta == Trans::T),
+                       matrix_desc(k, c.cols, b.stride, tb == Trans::T), matrix_desc(c),
+                       memory::desc({1}, memory::data_type::f32, Dims{1})};
+            auto attr = base_attr();
+            // alpha: a run-time output scale, so one primitive serves every alpha != 1.
+            if (scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
+            // beta: a sum post-op; without one, C is written and never read.
+            if (beta != 0.0f) {
+              dnnl::post_ops ops;
+              ops.append_sum(beta);
+              attr.set_post_ops(ops);
+            }
+            dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2]),
+                                            attr, cache_.engine());
+            std::vector<std::pair<int, int>> args = {
+                {DNNL_ARG_SRC, 0}, {DNNL_ARG_WEIGHTS, 1}, {DNNL_ARG_DST, 2}};
+            if (scaled) args.push_back({DNNL_ARG_ATTR_OUTPUT_SCALES, 3});
+            p.steps.push_back(make_step(pd, std::move(args)));
+            return p;
+          });
+      cache_.execute(plan, {a.data, b.data, c.data, &alpha});
+    });
+  }
+
+  void do_add_bias(std::span<const float> bias, MatrixView z) override {
+    guarded("add_bias", [&] { return "Z " + dims_string(z); }, [&] {
+      Plan& plan = cache_.get(key({kBias, sz(z.rows), sz(z.cols), sz(z.stride)}), [&] {
+        Plan p;
+        p.slots = {matrix_desc(z), row_desc(z.cols)};
+        auto attr = base_attr();
+        dnnl::binary::primitive_desc pd(
+            dnnl::binary::desc(dnnl::algorithm::binary_add, p.slots[0], p.slots[1], p.slots[0]),
+            attr, cache_.engine());
+        p.steps.push_back(
+            make_step(pd, {{DNNL_ARG_SRC_0, 0}, {DNNL_ARG_SRC_1, 1}, {DNNL_ARG_DST, 0}}));
+        return p;
+      });
+      cache_.execute(plan, {z.data, bias.data()});
+    });
+  }
+
+  void do_activation_forward(Activation g, ConstMatrixView z, MatrixView a) override {
+    guarded("activation_forward", [&] {
+      return std::string(to_string(g)) + ", Z " + dims_string(z) + ", A " + dims_string(a);
+    }, [&] { activation_forward(g, z, a); });
+  }
+
+  void do_activation_backward(Activation g, ConstMatrixView z, ConstMatrixView a,
+                              ConstMatrixView da, MatrixView dz) override {
+    guarded("activation_backward", [&] {
+      return std::string(to_string(g)) + ", Z " + dims_string(z) + ", A " + dims_string(a) +
+             ", dA " + dims_string(da) + ", dZ " + dims_string(dz);
+    }, [&] {
+      if (g == Activation::identity) return copy(da, dz);
+      if (g == Activation::softmax) {
+        Plan& plan = cache_.get(key({kSoftmaxBackward, sz(z.rows), sz(z.cols), sz(a.stride),
+                                     sz(da.stride), sz(dz.stride)}),
+                                [&] {
+          Plan p;
+          p.slots = {matrix_desc(a), matrix_desc(da), matrix_desc(dz)};
+          auto attr = base_attr();
+          dnnl::softmax_v2_forward::primitive_desc hint(
+              dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_training,
+                                             dnnl::algorithm::softmax_accurate, p.slots[0],
+                                             p.slots[0], 1),
+              attr, cache_.engine());
+          dnnl::softmax_v2_backward::primitive_desc pd(
+              dnnl::softmax_v2_backward::desc(dnnl::algorithm::softmax_accurate, p.slots[2],
+                                              p.slots[1], p.slots[0], 1),
+              attr, cache_.engine(), hint);
+          p.steps.push_back(make_step(
+              pd, {{DNNL_ARG_DST, 0}, {DNNL_ARG_DIFF_DST, 1}, {DNNL_ARG_DIFF_SRC, 2}}));
+          return p;
+        });
+        return cache_.execute(plan, {a.data, da.data, dz.data});
+      }
+      // eltwise_backward takes one descriptor for dA and dZ: when their strides differ, copy dA
+      // into dZ first and run in place.
+      const EltwiseAlg e = eltwise_alg(g);
+      const ConstMatrixView data = e.backward_uses_dst ? a : z;
+      const bool same = da.stride == dz.stride;
+      Plan& plan = cache_.get(key({kEltwiseBackward, static_cast<std::int64_t>(g), sz(z.rows),
+                                   sz(z.cols), sz(data.stride), sz(da.stride), sz(dz.stride)}),
+                              [&] {
+        Plan p;
+        p.slots = {matrix_desc(data), matrix_desc(da), matrix_desc(dz)};
+        if (!same) p.steps.push_back(copy_step(cache_.engine(), p.slots[1], 1, p.slots[2], 2));
+        auto attr = base_attr();
+        dnnl::eltwise_forward::primitive_desc hint(
+            dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, e.alg, p.slots[0],
+                                        e.alpha),
+            attr, cache_.engine());
+        dnnl::eltwise_backward::primitive_desc pd(
+            dnnl::eltwise_backward::desc(e.alg, p.slots[2], p.slots[0], e.alpha), attr,
+            cache_.engine(), hint);
+        p.steps.push_back(make_step(pd, {{e.backward_uses_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, 0},
+                                         {DNNL_ARG_DIFF_DST, same ? 1 : 2},
+                                         {DNNL_ARG_DIFF_SRC, 2}}));
+        return p;
+      });
+      cache_.execute(plan, {data.data, da.data, dz.data});
+    });
+  }
+
+  void do_column_sums(ConstMatrixView x, float alpha, float beta, std::span<float> sums) override {
+    guarded("column_sums", [&] { return "X " + dims_string(x); }, [&] {
+      // sums (1 x n) = alpha * ones (1 x m) * X (m x n) + beta * sums: a matmul with a ones
+      // vector, measured faster than the reduction primitive (bench_onednn: BM_ColumnSums).
+      const bool scaled = alpha != 1.0f;
+      Plan& plan = cache_.get(
+          key({kColumnSums, sz(x.rows), sz(x.cols), sz(x.stride), scaled, float_bits(beta)}), [&] {
+            Plan p;
+            p.constant.assign(x.rows, 1.0f);
+            p.slots = {row_desc(x.rows), matrix_desc(x), row_desc(x.cols),
+                       memory::desc({1}, memory::data_type::f32, Dims{1})};
+            auto attr = base_attr();
+            if (scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
+            if (beta != 0.0f) {
+              dnnl::post_ops ops;
+              ops.append_sum(beta);
+              attr.set_post_ops(ops);
+            }
+            dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2]),
+                                            attr, cache_.engine());
+            std::vector<std::pair<int, int>> args = {
+                {DNNL_ARG_SRC, 0}, {DNNL_ARG_WEIGHTS, 1}, {DNNL_ARG_DST, 2}};
+            if (scaled) args.push_back({DNNL_ARG_ATTR_OUTPUT_SCALES, 3});
+            p.steps.push_back(make_step(pd, std::move(args)));
+            return p;
+          });
+      cache_.execute(plan, {plan.constant.data(), x.data, sums.data(), &alpha});
+    });
+  }
+
+  // A plain loop: for these sizes it beats the binary primitive (bench_onednn: BM_LossGradient).
+  void do_loss_gradient(ConstMatrixView a, ConstMatrixView y, float scale, MatrixView g) override {
+    for (std::size_t i = 0; i < a.rows; ++i) {
+      const float* ar = a.row(i);
+      const float* yr = y.row(i);
+      float* gr = g.row(i);
+      for (std::size_t j = 0; j < a.cols; ++j) gr[j] = scale * (ar[j] - yr[j]);
+    }
+  }
+
+  // A plain loop the compiler vectorizes; oneDNN has no axpy primitive worth a call.
+  void do_axpy(float alpha, std::span<const float> x, std::span<float> y) override {
+    const float* xp = x.data();
+    float* yp = y.data();
+    const std::size_t n = x.size();
+    for (std::size_t i = 0; i < n; ++i) yp[i] += alpha * xp[i];
+  }
+
+  // Z = X W + bias in one matmul (bias fused); when A is Z, the activation is fused too
+  // (an eltwise post-op), otherwise A = g(Z) follows as its own cached primitive.
+  void do_dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
+                        Activation g, MatrixView z, MatrixView a) override {
+    guarded("dense_forward", [&] {
+      return std::string(to_string(g)) + ", X " + dims_string(x) + ", W " + dims_string(w) +
+             ", Z " + dims_string(z) + ", A " + dims_string(a);
+    }, [&] {
+      const bool in_place = z.data == a.data;
+      const Activation fused = in_place && is_eltwise(g) ? g : Activation::identity;
+      Plan& plan = cache_.get(key({kDenseMatmul, sz(x.rows), sz(w.cols), sz(x.cols), sz(x.stride),
+                                   sz(w.stride), sz(z.stride), static_cast<std::int64_t>(fused)}),
+                              [&] {
+        Plan p;
+        p.slots = {matrix_desc(x), matrix_desc(w), row_desc(w.cols), matrix_desc(z)};
+        auto attr = base_attr();
+        if (fused != Activation::identity) {
+          const EltwiseAlg e = eltwise_alg(fused);
+          dnnl::post_ops ops;
+          ops.append_eltwise(1.0f, e.alg, e.alpha, 0.0f);
+          attr.set_post_ops(ops);
+        }
+        dnnl::matmul::primitive_desc pd(
+            dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2], p.slots[3]), attr,
+            cache_.engine());
+        p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, 0}, {DNNL_ARG_WEIGHTS, 1},
+                                         {DNNL_ARG_BIAS, 2}, {DNNL_ARG_DST, 3}}));
+        return p;
+      });
+      cache_.execute(plan, {x.data, w.data, bias.data(), z.data});
+      if (fused == Activation::identity) activation_forward(g, z, a);
+    });
+  }
+
+ private:
+  static std::int64_t sz(std::size_t v) { return static_cast<std::int64_t>(v); }
+  static std::int64_t sz(bool v) { return v ? 1 : 0; }
+
+  // The cache key: the kernel's configuration plus the thread count the primitive is made for
+  // (oneDNN sizes its work split and scratchpad at creation from omp_get_max_threads()).
+  static Key key(std::initializer_list<std::int64_t> parts) {
+    Key k(parts);
+    k.push_back(omp_get_max_threads());
+    return k;
+  }
+
+  // Runs `body` on this backend's thread count; a oneDNN error becomes mlpk::Error naming the
+  // kernel and its shapes.
+  template <class Shapes, class Body>
+  void guarded(const char* kernel, Shapes&& shapes, Body&& body) {
+    ThreadScope threads(options_.threads);
+    try {
+      body();
+    } catch (const dnnl::error& e) {
+      throw Error(std::string("onednn: ") + kernel + " (" + shapes() + ") failed: " + e.what() +
+                  " (dnnl status " + std::to_string(static_cast<int>(e.status)) + ")");
+    }
+  }
+
+  // A = g(Z); shared by activation_forward and dense_forward.
+  void activation_forward(Activation g, ConstMatrixView z, MatrixView a) {
+    if (g == Activation::identity) return copy(z, a);
+    if (g == Activation::softmax) {
+      Plan& plan = cache_.get(
+          key({kSoftmaxForward, sz(z.rows), sz(z.cols), sz(z.stride), sz(a.stride)}), [&] {
+            Plan p;
+            p.slots = {matrix_desc(z), matrix_desc(a)};
+            auto attr = base_attr();
+            dnnl::softmax_v2_forward::primitive_desc pd(
+                dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference,
+                                               dnnl::algorithm::softmax_accurate, p.slots[0],
+                                               p.slots[1], 1),
+                attr, cache_.engine());
+            p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, 0}, {DNNL_ARG_DST, 1}}));
+            return p;
+          });
+      return cache_.execute(plan, {z.data, a.data});
+    }
+    // eltwise_forward takes one descriptor for Z and A: when their strides differ, copy Z into A
+    // first and run in place.
+    const EltwiseAlg e = eltwise_alg(g);
+    const bool same = z.stride == a.stride;
+    Plan& plan = cache_.get(key({kEltwiseForward, static_cast<std::int64_t>(g), sz(z.rows),
+                                 sz(z.cols), sz(z.stride), sz(a.stride)}),
+                            [&] {
+      Plan p;
+      p.slots = {matrix_desc(z), matrix_desc(a)};
+      if (!same) p.steps.push_back(copy_step(cache_.engine(), p.slots[0], 0, p.slots[1], 1));
+      auto attr = base_attr();
+      dnnl::eltwise_forward::primitive_desc pd(
+          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, e.alg, p.slots[1],
+                                      e.alpha),
+          attr, cache_.engine());
+      p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, same ? 0 : 1}, {DNNL_ARG_DST, 1}}));
+      return p;
+    });
+    cache_.execute(plan, {z.data, a.data});
+  }
+
+  // to = from (same shape, any strides); nothing when they are the same memory.
+  void copy(ConstMatrixView from, MatrixView to) {
+    if (from.data == to.data && from.stride == to.stride) return;
+    Plan& plan = cache_.get(key({kCopy, sz(from.rows), sz(from.cols), sz(from.stride),
+                                 sz(to.stride)}),
+                            [&] {
+      Plan p;
+      p.slots = {matrix_desc(from), matrix_desc(to)};
+      p.steps.push_back(copy_step(cache_.engine(), p.slots[0], 0, p.slots[1], 1));
+      return p;
+    });
+    cache_.execute(plan, {from.data, to.data});
+  }
+
+  // dnnl_sgemm (row-major since oneDNN 1.0, see dnnl.h): one call, no primitive to cache; it
+  // re-decides its blocking on every call, which is what the benchmark weighs against matmul.
+  void sgemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b, float beta,
+             MatrixView c) {
+    const auto k = static_cast<dnnl_dim_t>(ta == Trans::N ? a.cols : a.rows);
+    const dnnl::status status = dnnl::sgemm(
+        ta == Trans::N ? 'N' : 'T', tb == Trans::N ? 'N' : 'T', static_cast<dnnl_dim_t>(c.rows),
+        static_cast<dnnl_dim_t>(c.cols), k, alpha, a.data, static_cast<dnnl_dim_t>(a.stride),
+        b.data, static_cast<dnnl_dim_t>(b.stride), beta, c.data,
+        static_cast<dnnl_dim_t>(c.stride));
+    if (status != dnnl::status::success)
+      throw dnnl::error(static_cast<dnnl_status_t>(status), "dnnl_sgemm failed");
+  }
+
+  static std::string isa_name() {
+    switch (dnnl::get_effective_cpu_isa()) {
+      case dnnl::cpu_isa::sse41: return "sse41";
+      case dnnl::cpu_isa::avx: return "avx";
+      case dnnl::cpu_isa::avx2: return "avx2";
+      case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+      case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
+      case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
+      case dnnl::cpu_isa::avx512_core: return "avx512_core";
+      case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+      case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+      case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+      default: return "all (no ISA limit)";
+    }
+  }
+
+  Options options_;
+  PlanCache cache_;
+};
+
+const OnednnBackend& as_onednn(const Backend& backend) {
+  if (backend.name() != "onednn")
+    throw Error("onednn test hook: backend '" + backend.name() + "' is not onednn");
+  return static_cast<const OnednnBackend&>(backend);
+}
+
+std::unique_ptr<Backend> make_onednn(std::string_view options) {
+  return std::make_unique<OnednnBackend>(parse_options(options));
+}
+
+}  // namespace
+
+std::size_t onednn_test::primitives_created(const Backend& backend) {
+  return as_onednn(backend).primitives_created();
+}
+
+std::size_t onednn_test::cached_plans(const Backend& backend) {
+  return as_onednn(backend).plans();
+}
+
+}  // namespace mlpk
+
+// Between the reference (0) and highway (100): oneDNN is fast, but highway is the default.
+MLPK_REGISTER_BACKEND("onednn", 50, mlpk::make_onednn)
