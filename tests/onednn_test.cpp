@@ -69,7 +69,7 @@ class OnednnVsReference : public ::testing::TestWithParam<std::string> {
 
 INSTANTIATE_TEST_SUITE_P(Options, OnednnVsReference,
                          ::testing::Values("onednn", "onednn:threads=1", "onednn:threads=2",
-                                           "onednn:gemm=sgemm"),
+                                           "onednn:gemm=matmul", "onednn:threads=1,gemm=sgemm"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n)

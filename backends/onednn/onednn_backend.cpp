@@ -25,6 +25,8 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <charconv>
@@ -100,12 +102,15 @@ struct Binding {
 // Everything one kernel configuration needs, built on its first call.
 struct Plan {
   std::vector<memory::desc> slots;  // the operands, in the order the kernel passes pointers
+  std::vector<memory::desc> temps;  // buffers each binding owns, slots slots.size() + i
   std::vector<Step> steps;          // executed in order
   std::vector<float> constant;      // data a plan owns (the ones vector of column sums)
   std::vector<std::unique_ptr<Binding>> idle;  // bindings not in use; guarded by Cache::mutex
 };
 
-using Key = std::vector<std::int64_t>;
+// A kernel configuration: the kernel's id and its parameters, unused words zero. A fixed array,
+// so that looking a plan up allocates nothing.
+using Key = std::array<std::int64_t, 12>;
 struct KeyHash {
   std::size_t operator()(const Key& key) const noexcept {
     std::uint64_t h = 1469598103934665603ull;  // FNV-1a over the 64-bit words
@@ -118,8 +123,8 @@ struct KeyHash {
 };
 
 enum KernelId : std::int64_t {
-  kGemm = 1, kDenseMatmul, kBias, kEltwiseForward, kEltwiseBackward, kSoftmaxForward,
-  kSoftmaxBackward, kCopy, kColumnSums
+  kGemm = 1, kDense, kBias, kActivationForward, kEltwiseBackward, kSoftmaxBackward, kCopy,
+  kColumnSums
 };
 
 class PlanCache {
@@ -172,6 +177,7 @@ class PlanCache {
     auto b = std::make_unique<Binding>();
     b->stream = dnnl::stream(engine_);
     for (const auto& md : plan.slots) b->slots.emplace_back(md, engine_, static_cast<void*>(nullptr));  // bound per call
+    for (const auto& md : plan.temps) b->slots.emplace_back(md, engine_);  // allocates
     for (const auto& step : plan.steps) {
       auto& args = b->step_args.emplace_back();
       for (const auto& [arg, slot] : step.args) args.emplace(arg, b->slots[slot]);
@@ -232,9 +238,16 @@ bool is_eltwise(Activation g) { return g != Activation::identity && g != Activat
 
 // --- the backend ----------------------------------------------------------------------------
 
+// How gemm runs: the matmul primitive, dnnl_sgemm, or (auto) whichever measured faster for the
+// shape: dnnl_sgemm when A is transposed and C narrow (N < 32), where the matmul's brgemm
+// spends more time transposing A than multiplying (256x10x256 tn: sgemm 17 us, matmul 26 us on
+// one avx512_core thread); matmul everywhere else (256x10x256 nn: matmul 14 us, sgemm 18 us;
+// the large MLP products tie within noise). See bench_onednn BM_Gemm/onednn vs onednn_sgemm.
+enum class GemmMode { automatic, matmul, sgemm };
+
 struct Options {
-  int threads = 0;         // 0: leave OpenMP's setting alone
-  bool use_sgemm = false;  // gemm through dnnl_sgemm instead of the matmul primitive
+  int threads = 0;  // 0: leave OpenMP's setting alone
+  GemmMode gemm = GemmMode::automatic;
 };
 
 Options parse_options(std::string_view text) {
@@ -252,12 +265,14 @@ Options parse_options(std::string_view text) {
                     std::string(value) + "'");
       o.threads = n;
     } else if (item == "gemm=sgemm") {
-      o.use_sgemm = true;
+      o.gemm = GemmMode::sgemm;
     } else if (item == "gemm=matmul") {
-      o.use_sgemm = false;
+      o.gemm = GemmMode::matmul;
+    } else if (item == "gemm=auto") {
+      o.gemm = GemmMode::automatic;
     } else {
       throw Error("backend 'onednn': unknown option '" + std::string(item) +
-                  "'; known: threads=N, gemm=matmul, gemm=sgemm (comma-separated)");
+                  "'; known: threads=N, gemm=auto, gemm=matmul, gemm=sgemm (comma-separated)");
     }
   }
   return o;
@@ -276,13 +291,16 @@ class OnednnBackend final : public Backend {
                        isa_name() + ", OpenMP threads ";
     text += options_.threads > 0 ? std::to_string(options_.threads) + " (threads=N)"
                                  : std::to_string(omp_get_max_threads()) + " (OpenMP default)";
-    if (options_.use_sgemm) text += ", gemm via dnnl_sgemm";
+    if (options_.gemm == GemmMode::sgemm) text += ", gemm via dnnl_sgemm";
+    if (options_.gemm == GemmMode::matmul) text += ", gemm via matmul only";
     return text + ")";
   }
   // oneDNN may split a reduction (GEMM's K) over threads; with one thread nothing is split.
   bool deterministic() const override { return options_.threads == 1; }
   bool supports(Activation) const override { return true; }
-  std::vector<std::string> variants() const override { return {"threads=1", "gemm=sgemm"}; }
+  std::vector<std::string> variants() const override {
+    return {"threads=1", "gemm=matmul", "gemm=sgemm"};
+  }
 
   std::size_t primitives_created() const { return cache_.primitives_created(); }
   std::size_t plans() const { return cache_.plans(); }
@@ -294,7 +312,9 @@ class OnednnBackend final : public Backend {
       return "op(A) " + trans_string(ta) + " " + dims_string(a) + ", op(B) " + trans_string(tb) +
              " " + dims_string(b) + ", C " + dims_string(c);
     }, [&] {
-      if (options_.use_sgemm) return sgemm(ta, tb, alpha, a, b, beta, c);
+      if (options_.gemm == GemmMode::sgemm ||
+          (options_.gemm == GemmMode::automatic && ta == Trans::T && c.cols < 32))
+        return sgemm(ta, tb, alpha, a, b, beta, c);
       const std::size_t k = ta == Trans::N ? a.cols : a.rows;
       const bool scaled = alpha != 1.0f;
       Plan& plan = cache_.get(
@@ -436,13 +456,17 @@ class OnednnBackend final : public Backend {
     });
   }
 
-  // A plain loop: for these sizes it beats the binary primitive (bench_onednn: BM_LossGradient).
+  // A plain loop: with the cached-call overhead counted it beats the binary primitive
+  // (bench_onednn: BM_LossGradient vs BM_CallOverhead). Packed operands run as one flat loop, so
+  // a 10-column output still fills whole vectors.
   void do_loss_gradient(ConstMatrixView a, ConstMatrixView y, float scale, MatrixView g) override {
-    for (std::size_t i = 0; i < a.rows; ++i) {
+    const bool flat = a.contiguous() && y.contiguous() && g.contiguous();
+    const std::size_t rows = flat ? 1 : a.rows, cols = flat ? a.rows * a.cols : a.cols;
+    for (std::size_t i = 0; i < rows; ++i) {
       const float* ar = a.row(i);
       const float* yr = y.row(i);
       float* gr = g.row(i);
-      for (std::size_t j = 0; j < a.cols; ++j) gr[j] = scale * (ar[j] - yr[j]);
+      for (std::size_t j = 0; j < cols; ++j) gr[j] = scale * (ar[j] - yr[j]);
     }
   }
 
@@ -454,8 +478,12 @@ class OnednnBackend final : public Backend {
     for (std::size_t i = 0; i < n; ++i) yp[i] += alpha * xp[i];
   }
 
-  // Z = X W + bias in one matmul (bias fused); when A is Z, the activation is fused too
-  // (an eltwise post-op), otherwise A = g(Z) follows as its own cached primitive.
+  // One plan, one lookup: Z = X W + bias in one matmul (bias fused), then A = g(Z).
+  //   A is Z, g element-wise:  the activation is the matmul's eltwise post-op: one primitive.
+  //   A is Z, softmax:         the matmul writes a buffer of the plan's binding, softmax reads it
+  //                            into A (oneDNN's softmax in place measured ~3x slower on 256x10).
+  //   Z and A both kept:       the matmul writes Z, then an eltwise/softmax/copy primitive Z -> A
+  //                            (writing both from one primitive is not possible: one dst).
   void do_dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
                         Activation g, MatrixView z, MatrixView a) override {
     guarded("dense_forward", [&] {
@@ -463,28 +491,35 @@ class OnednnBackend final : public Backend {
              ", Z " + dims_string(z) + ", A " + dims_string(a);
     }, [&] {
       const bool in_place = z.data == a.data;
-      const Activation fused = in_place && is_eltwise(g) ? g : Activation::identity;
-      Plan& plan = cache_.get(key({kDenseMatmul, sz(x.rows), sz(w.cols), sz(x.cols), sz(x.stride),
-                                   sz(w.stride), sz(z.stride), static_cast<std::int64_t>(fused)}),
-                              [&] {
-        Plan p;
-        p.slots = {matrix_desc(x), matrix_desc(w), row_desc(w.cols), matrix_desc(z)};
-        auto attr = base_attr();
-        if (fused != Activation::identity) {
-          const EltwiseAlg e = eltwise_alg(fused);
-          dnnl::post_ops ops;
-          ops.append_eltwise(1.0f, e.alg, e.alpha, 0.0f);
-          attr.set_post_ops(ops);
-        }
-        dnnl::matmul::primitive_desc pd(
-            dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2], p.slots[3]), attr,
-            cache_.engine());
-        p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, 0}, {DNNL_ARG_WEIGHTS, 1},
-                                         {DNNL_ARG_BIAS, 2}, {DNNL_ARG_DST, 3}}));
-        return p;
-      });
-      cache_.execute(plan, {x.data, w.data, bias.data(), z.data});
-      if (fused == Activation::identity) activation_forward(g, z, a);
+      Plan& plan = cache_.get(
+          key({kDense, sz(x.rows), sz(w.cols), sz(x.cols), sz(x.stride), sz(w.stride),
+               sz(z.stride), sz(a.stride), static_cast<std::int64_t>(g), sz(in_place)}),
+          [&] {
+            Plan p;
+            p.slots = {matrix_desc(x), matrix_desc(w), row_desc(w.cols), matrix_desc(z),
+                       matrix_desc(a)};
+            int matmul_dst = 3;  // Z
+            auto attr = base_attr();
+            if (in_place && is_eltwise(g)) {
+              const EltwiseAlg e = eltwise_alg(g);
+              dnnl::post_ops ops;
+              ops.append_eltwise(1.0f, e.alg, e.alpha, 0.0f);
+              attr.set_post_ops(ops);
+            } else if (in_place && g == Activation::softmax) {
+              p.temps = {matrix_desc(z.rows, z.cols, z.cols, false)};
+              matmul_dst = 5;
+            }
+            const memory::desc& dst = matmul_dst == 5 ? p.temps[0] : p.slots[3];
+            dnnl::matmul::primitive_desc pd(
+                dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2], dst), attr,
+                cache_.engine());
+            p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, 0}, {DNNL_ARG_WEIGHTS, 1},
+                                             {DNNL_ARG_BIAS, 2}, {DNNL_ARG_DST, matmul_dst}}));
+            if (!in_place || g == Activation::softmax)
+              append_activation_forward(p, g, dst, matmul_dst, p.slots[4], 4);
+            return p;
+          });
+      cache_.execute(plan, {x.data, w.data, bias.data(), z.data, a.data});
     });
   }
 
@@ -495,8 +530,9 @@ class OnednnBackend final : public Backend {
   // The cache key: the kernel's configuration plus the thread count the primitive is made for
   // (oneDNN sizes its work split and scratchpad at creation from omp_get_max_threads()).
   static Key key(std::initializer_list<std::int64_t> parts) {
-    Key k(parts);
-    k.push_back(omp_get_max_threads());
+    Key k{};
+    std::copy(parts.begin(), parts.end(), k.begin());  // at most 11 parts: see the call sites
+    k.back() = omp_get_max_threads();
     return k;
   }
 
@@ -513,41 +549,52 @@ class OnednnBackend final : public Backend {
     }
   }
 
-  // A = g(Z); shared by activation_forward and dense_forward.
-  void activation_forward(Activation g, ConstMatrixView z, MatrixView a) {
-    if (g == Activation::identity) return copy(z, a);
-    if (g == Activation::softmax) {
-      Plan& plan = cache_.get(
-          key({kSoftmaxForward, sz(z.rows), sz(z.cols), sz(z.stride), sz(a.stride)}), [&] {
-            Plan p;
-            p.slots = {matrix_desc(z), matrix_desc(a)};
-            auto attr = base_attr();
-            dnnl::softmax_v2_forward::primitive_desc pd(
-                dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference,
-                                               dnnl::algorithm::softmax_accurate, p.slots[0],
-                                               p.slots[1], 1),
-                attr, cache_.engine());
-            p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, 0}, {DNNL_ARG_DST, 1}}));
-            return p;
-          });
-      return cache_.execute(plan, {z.data, a.data});
+  // Appends the steps that compute A (slot a_slot) = g(Z) (slot z_slot) to a plan.
+  void append_activation_forward(Plan& p, Activation g, const memory::desc& z_md, int z_slot,
+                                 const memory::desc& a_md, int a_slot) {
+    const dnnl::engine& engine = cache_.engine();
+    if (g == Activation::identity) {
+      p.steps.push_back(copy_step(engine, z_md, z_slot, a_md, a_slot));
+      return;
     }
-    // eltwise_forward takes one descriptor for Z and A: when their strides differ, copy Z into A
-    // first and run in place.
+    auto attr = base_attr();
+    if (g == Activation::softmax) {
+      dnnl::softmax_v2_forward::primitive_desc pd(
+          dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference,
+                                         dnnl::algorithm::softmax_accurate, z_md, a_md, 1),
+          attr, engine);
+      p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, z_slot}, {DNNL_ARG_DST, a_slot}}));
+      return;
+    }
+    // eltwise_forward takes one descriptor for Z and A: when they differ (strides), copy Z into
+    // A first and run in place.
+    const bool same = z_md == a_md;
+    if (!same) p.steps.push_back(copy_step(engine, z_md, z_slot, a_md, a_slot));
     const EltwiseAlg e = eltwise_alg(g);
-    const bool same = z.stride == a.stride;
-    Plan& plan = cache_.get(key({kEltwiseForward, static_cast<std::int64_t>(g), sz(z.rows),
-                                 sz(z.cols), sz(z.stride), sz(a.stride)}),
+    dnnl::eltwise_forward::primitive_desc pd(
+        dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, e.alg, a_md, e.alpha),
+        attr, engine);
+    p.steps.push_back(
+        make_step(pd, {{DNNL_ARG_SRC, same ? z_slot : a_slot}, {DNNL_ARG_DST, a_slot}}));
+  }
+
+  // A = g(Z). Softmax in place goes through a buffer of the binding (Z copied there first): oneDNN's
+  // in-place softmax measured ~3x slower than out of place on 256x10 (bench: BM_ActivationForward).
+  void activation_forward(Activation g, ConstMatrixView z, MatrixView a) {
+    const bool in_place = z.data == a.data;
+    if (g == Activation::identity && in_place) return;
+    Plan& plan = cache_.get(key({kActivationForward, static_cast<std::int64_t>(g), sz(z.rows),
+                                 sz(z.cols), sz(z.stride), sz(a.stride), sz(in_place)}),
                             [&] {
       Plan p;
       p.slots = {matrix_desc(z), matrix_desc(a)};
-      if (!same) p.steps.push_back(copy_step(cache_.engine(), p.slots[0], 0, p.slots[1], 1));
-      auto attr = base_attr();
-      dnnl::eltwise_forward::primitive_desc pd(
-          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, e.alg, p.slots[1],
-                                      e.alpha),
-          attr, cache_.engine());
-      p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, same ? 0 : 1}, {DNNL_ARG_DST, 1}}));
+      if (in_place && g == Activation::softmax) {
+        p.temps = {matrix_desc(z.rows, z.cols, z.cols, false)};
+        p.steps.push_back(copy_step(cache_.engine(), p.slots[0], 0, p.temps[0], 2));
+        append_activation_forward(p, g, p.temps[0], 2, p.slots[1], 1);
+      } else {
+        append_activation_forward(p, g, p.slots[0], 0, p.slots[1], 1);
+      }
       return p;
     });
     cache_.execute(plan, {z.data, a.data});
