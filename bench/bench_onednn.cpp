@@ -164,6 +164,25 @@ void activation(benchmark::State& state, Activation g, std::size_t rows, std::si
                                                (pass == Pass::backward ? 4 : 2)));
 }
 
+// dZ = dA * g'(Z) and its column sums: the backend's one-plan override vs the two kernels.
+void dense_backward(benchmark::State& state, Activation g, std::size_t rows, std::size_t cols,
+                    bool fused) {
+  auto b = backend("onednn:threads=1");
+  const auto z = random_tensor(rows, cols, 1), da = random_tensor(rows, cols, 2);
+  mlpk::Tensor a(rows, cols), dz(rows, cols);
+  std::vector<float> db(cols);
+  b->activation_forward(g, z, a);
+  for (auto _ : state) {
+    if (fused) {
+      b->dense_backward_activation(g, z, a, da, dz, db);
+    } else {
+      b->activation_backward(g, z, a, da, dz);
+      b->column_sums(dz, 1.0f, 0.0f, db);
+    }
+    benchmark::DoNotOptimize(db.data());
+  }
+}
+
 // oneDNN's softmax primitive alone, in place (dst is src) vs out of place: why the backend runs
 // an in-place softmax through a buffer of its own.
 void softmax_raw(benchmark::State& state, std::size_t rows, std::size_t cols, bool in_place) {
@@ -337,6 +356,12 @@ void register_all() {
                                  softmax_raw, 256, 10, in_place);
   for (std::size_t cols : {512, 256, 10}) {
     const std::string shape = "/256x" + std::to_string(cols);
+    const Activation g = cols == 10 ? Activation::softmax : Activation::relu;
+    const std::string gname(mlpk::to_string(g));
+    benchmark::RegisterBenchmark(("BM_DenseBackward/fused/" + gname + shape).c_str(),
+                                 dense_backward, g, 256, cols, true);
+    benchmark::RegisterBenchmark(("BM_DenseBackward/composed/" + gname + shape).c_str(),
+                                 dense_backward, g, 256, cols, false);
     benchmark::RegisterBenchmark(("BM_ColumnSums/matmul_ones" + shape).c_str(),
                                  column_sums_backend, 256, cols);
     benchmark::RegisterBenchmark(("BM_ColumnSums/reduction" + shape).c_str(),

@@ -311,25 +311,30 @@ TEST_P(OnednnVsReference, DenseForward) {
 
 TEST_P(OnednnVsReference, DenseBackwardActivation) {
   auto rng = make_rng(6);
-  for (Activation g : kAllActivations) {
-    Matrix z(17, 129, 0, rng, 3.0f), a(17, 129, 0, rng), da(17, 129, 0, rng);
-    Matrix dz(17, 129, 0, rng), dz_ref(17, 129, 0, rng);
-    reference->activation_forward(g, z.view, a.view);
-    std::vector<float> bg(129), bg_ref(129);
-    backend->dense_backward_activation(g, z.view, a.view, da.view, dz.view, bg);
-    reference->dense_backward_activation(g, z.view, a.view, da.view, dz_ref.view, bg_ref);
-    expect_close_scaled(dz.view, dz_ref.view, kUlps, backward_scale(g, z.view, a.view, da.view),
-                        std::string("dense_backward_activation ") + std::string(to_string(g)));
-    for (std::size_t j = 0; j < 129; ++j) {
-      double mag = 0;
-      for (std::size_t i = 0; i < 17; ++i) mag += std::fabs(dz_ref.view(i, j));
-      // The sum's own rounding plus the elementwise error of each dZ it adds up.
-      const auto scale = backward_scale(g, z.view, a.view, da.view);
-      for (std::size_t i = 0; i < 17; ++i) mag += kUlps * scale(i, j);
-      EXPECT_LE(std::fabs(bg[j] - bg_ref[j]), (2 * 17 + kUlps) * FLT_EPSILON * mag + FLT_MIN)
-          << to_string(g) << " col " << j;
-    }
-  }
+  for (Activation g : kAllActivations)
+    for (std::size_t pad : {0, 3})
+      for (bool in_place : {false, true}) {
+        const std::string what = std::string("dense_backward_activation ") +
+                                 std::string(to_string(g)) + " pad " + std::to_string(pad) +
+                                 (in_place ? " in place" : "");
+        Matrix z(17, 129, pad, rng, 3.0f), a(17, 129, 0, rng), da(17, 129, pad, rng);
+        Matrix dz(17, 129, 1, rng), dz_ref(17, 129, 0, rng), da_copy = da;
+        reference->activation_forward(g, z.view, a.view);
+        std::vector<float> bg(129, std::numeric_limits<float>::quiet_NaN()), bg_ref(129);
+        const MatrixView out = in_place ? da_copy.view : dz.view;
+        backend->dense_backward_activation(g, z.view, a.view, da_copy.view, out, bg);
+        reference->dense_backward_activation(g, z.view, a.view, da.view, dz_ref.view, bg_ref);
+        const auto scale = backward_scale(g, z.view, a.view, da.view);
+        expect_close_scaled(out, dz_ref.view, kUlps, scale, what);
+        for (std::size_t j = 0; j < 129; ++j) {
+          // The sum's own rounding plus the elementwise error of each dZ it adds up.
+          double mag = 0;
+          for (std::size_t i = 0; i < 17; ++i)
+            mag += std::fabs(dz_ref.view(i, j)) + kUlps * scale(i, j);
+          EXPECT_LE(std::fabs(bg[j] - bg_ref[j]), (2 * 17 + kUlps) * FLT_EPSILON * mag + FLT_MIN)
+              << what << " col " << j;
+        }
+      }
 }
 
 // The steady state creates no primitive: every kernel called a second time, on other buffers of

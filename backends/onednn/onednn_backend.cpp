@@ -123,8 +123,7 @@ struct KeyHash {
 };
 
 enum KernelId : std::int64_t {
-  kGemm = 1, kDense, kBias, kActivationForward, kEltwiseBackward, kSoftmaxBackward, kCopy,
-  kColumnSums
+  kGemm = 1, kDense, kBias, kActivationForward, kActivationBackward, kColumnSums, kDenseBackward
 };
 
 class PlanCache {
@@ -375,51 +374,15 @@ class OnednnBackend final : public Backend {
       return std::string(to_string(g)) + ", Z " + dims_string(z) + ", A " + dims_string(a) +
              ", dA " + dims_string(da) + ", dZ " + dims_string(dz);
     }, [&] {
-      if (g == Activation::identity) return copy(da, dz);
-      if (g == Activation::softmax) {
-        Plan& plan = cache_.get(key({kSoftmaxBackward, sz(z.rows), sz(z.cols), sz(a.stride),
-                                     sz(da.stride), sz(dz.stride)}),
-                                [&] {
-          Plan p;
-          p.slots = {matrix_desc(a), matrix_desc(da), matrix_desc(dz)};
-          auto attr = base_attr();
-          dnnl::softmax_v2_forward::primitive_desc hint(
-              dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_training,
-                                             dnnl::algorithm::softmax_accurate, p.slots[0],
-                                             p.slots[0], 1),
-              attr, cache_.engine());
-          dnnl::softmax_v2_backward::primitive_desc pd(
-              dnnl::softmax_v2_backward::desc(dnnl::algorithm::softmax_accurate, p.slots[2],
-                                              p.slots[1], p.slots[0], 1),
-              attr, cache_.engine(), hint);
-          p.steps.push_back(make_step(
-              pd, {{DNNL_ARG_DST, 0}, {DNNL_ARG_DIFF_DST, 1}, {DNNL_ARG_DIFF_SRC, 2}}));
-          return p;
-        });
-        return cache_.execute(plan, {a.data, da.data, dz.data});
-      }
-      // eltwise_backward takes one descriptor for dA and dZ: when their strides differ, copy dA
-      // into dZ first and run in place.
-      const EltwiseAlg e = eltwise_alg(g);
-      const ConstMatrixView data = e.backward_uses_dst ? a : z;
-      const bool same = da.stride == dz.stride;
-      Plan& plan = cache_.get(key({kEltwiseBackward, static_cast<std::int64_t>(g), sz(z.rows),
+      const ConstMatrixView data = backward_input(g, z, a);
+      const bool aliased = da.data == dz.data && da.stride == dz.stride;
+      if (g == Activation::identity && aliased) return;
+      Plan& plan = cache_.get(key({kActivationBackward, static_cast<std::int64_t>(g), sz(z.rows),
                                    sz(z.cols), sz(data.stride), sz(da.stride), sz(dz.stride)}),
                               [&] {
         Plan p;
         p.slots = {matrix_desc(data), matrix_desc(da), matrix_desc(dz)};
-        if (!same) p.steps.push_back(copy_step(cache_.engine(), p.slots[1], 1, p.slots[2], 2));
-        auto attr = base_attr();
-        dnnl::eltwise_forward::primitive_desc hint(
-            dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, e.alg, p.slots[0],
-                                        e.alpha),
-            attr, cache_.engine());
-        dnnl::eltwise_backward::primitive_desc pd(
-            dnnl::eltwise_backward::desc(e.alg, p.slots[2], p.slots[0], e.alpha), attr,
-            cache_.engine(), hint);
-        p.steps.push_back(make_step(pd, {{e.backward_uses_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, 0},
-                                         {DNNL_ARG_DIFF_DST, same ? 1 : 2},
-                                         {DNNL_ARG_DIFF_SRC, 2}}));
+        append_activation_backward(p, g, aliased);
         return p;
       });
       cache_.execute(plan, {data.data, da.data, dz.data});
@@ -428,31 +391,41 @@ class OnednnBackend final : public Backend {
 
   void do_column_sums(ConstMatrixView x, float alpha, float beta, std::span<float> sums) override {
     guarded("column_sums", [&] { return "X " + dims_string(x); }, [&] {
-      // sums (1 x n) = alpha * ones (1 x m) * X (m x n) + beta * sums: a matmul with a ones
-      // vector, measured faster than the reduction primitive (bench_onednn: BM_ColumnSums).
       const bool scaled = alpha != 1.0f;
       Plan& plan = cache_.get(
           key({kColumnSums, sz(x.rows), sz(x.cols), sz(x.stride), scaled, float_bits(beta)}), [&] {
             Plan p;
-            p.constant.assign(x.rows, 1.0f);
-            p.slots = {row_desc(x.rows), matrix_desc(x), row_desc(x.cols),
-                       memory::desc({1}, memory::data_type::f32, Dims{1})};
-            auto attr = base_attr();
-            if (scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
-            if (beta != 0.0f) {
-              dnnl::post_ops ops;
-              ops.append_sum(beta);
-              attr.set_post_ops(ops);
-            }
-            dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2]),
-                                            attr, cache_.engine());
-            std::vector<std::pair<int, int>> args = {
-                {DNNL_ARG_SRC, 0}, {DNNL_ARG_WEIGHTS, 1}, {DNNL_ARG_DST, 2}};
-            if (scaled) args.push_back({DNNL_ARG_ATTR_OUTPUT_SCALES, 3});
-            p.steps.push_back(make_step(pd, std::move(args)));
+            p.slots = {matrix_desc(x)};
+            append_column_sums(p, x.rows, x.cols, 0, scaled, beta);
             return p;
           });
-      cache_.execute(plan, {plan.constant.data(), x.data, sums.data(), &alpha});
+      cache_.execute(plan, {x.data, plan.constant.data(), sums.data(), &alpha});
+    });
+  }
+
+  // dZ = dA * g'(.) then bias_grad = column sums of dZ: one plan, one lookup, two primitives.
+  void do_dense_backward_activation(Activation g, ConstMatrixView z, ConstMatrixView a,
+                                    ConstMatrixView da, MatrixView dz,
+                                    std::span<float> bias_grad) override {
+    guarded("dense_backward_activation", [&] {
+      return std::string(to_string(g)) + ", Z " + dims_string(z) + ", A " + dims_string(a) +
+             ", dA " + dims_string(da) + ", dZ " + dims_string(dz);
+    }, [&] {
+      const ConstMatrixView data = backward_input(g, z, a);
+      const bool aliased = da.data == dz.data && da.stride == dz.stride;
+      Plan& plan = cache_.get(
+          key({kDenseBackward, static_cast<std::int64_t>(g), sz(z.rows), sz(z.cols),
+               sz(data.stride), sz(da.stride), sz(dz.stride), sz(g == Activation::identity && aliased)}),
+          [&] {
+            Plan p;
+            p.slots = {matrix_desc(data), matrix_desc(da), matrix_desc(dz)};
+            append_activation_backward(p, g, aliased);
+            append_column_sums(p, dz.rows, dz.cols, 2, false, 0.0f);
+            return p;
+          });
+      const float one = 1.0f;
+      cache_.execute(plan, {data.data, da.data, dz.data, plan.constant.data(), bias_grad.data(),
+                            &one});
     });
   }
 
@@ -531,7 +504,8 @@ class OnednnBackend final : public Backend {
   // (oneDNN sizes its work split and scratchpad at creation from omp_get_max_threads()).
   static Key key(std::initializer_list<std::int64_t> parts) {
     Key k{};
-    std::copy(parts.begin(), parts.end(), k.begin());  // at most 11 parts: see the call sites
+    if (parts.size() >= k.size()) throw Error("onednn: internal error: cache key too long");
+    std::copy(parts.begin(), parts.end(), k.begin());
     k.back() = omp_get_max_threads();
     return k;
   }
@@ -547,6 +521,84 @@ class OnednnBackend final : public Backend {
       throw Error(std::string("onednn: ") + kernel + " (" + shapes() + ") failed: " + e.what() +
                   " (dnnl status " + std::to_string(static_cast<int>(e.status)) + ")");
     }
+  }
+
+  // What the backward of g reads: A for softmax and the use_dst_for_bwd algorithms (sigmoid,
+  // tanh: as the reference, from the output), Z otherwise.
+  static ConstMatrixView backward_input(Activation g, ConstMatrixView z, ConstMatrixView a) {
+    if (g == Activation::softmax) return a;
+    if (g == Activation::identity) return z;
+    return eltwise_alg(g).backward_uses_dst ? a : z;
+  }
+
+  // Appends dZ (slot 2) = dA (slot 1) * g'(.) with slot 0 backward_input(g). `aliased`: dA and
+  // dZ are the same memory and layout.
+  void append_activation_backward(Plan& p, Activation g, bool aliased) {
+    const dnnl::engine& engine = cache_.engine();
+    const memory::desc &data = p.slots[0], &da = p.slots[1], &dz = p.slots[2];
+    if (g == Activation::identity) {
+      if (!aliased) p.steps.push_back(copy_step(engine, da, 1, dz, 2));
+      return;
+    }
+    auto attr = base_attr();
+    if (g == Activation::softmax) {
+      // softmax_v2 accepts separate dZ and dA descriptors, but in oneDNN 2.6.3 the backward it
+      // then picks (ref:any) writes dZ with dA's row stride when A and dA share a layout and dZ
+      // does not (found by onednn_test DenseBackwardActivation, confirmed on the bare primitive):
+      // give dA and dZ one layout by copying dA into dZ and running in place.
+      const bool same = da == dz;
+      if (!same) p.steps.push_back(copy_step(engine, da, 1, dz, 2));
+      dnnl::softmax_v2_forward::primitive_desc hint(
+          dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_training,
+                                         dnnl::algorithm::softmax_accurate, data, data, 1),
+          attr, engine);
+      dnnl::softmax_v2_backward::primitive_desc pd(
+          dnnl::softmax_v2_backward::desc(dnnl::algorithm::softmax_accurate, dz, dz, data, 1),
+          attr, engine, hint);
+      p.steps.push_back(make_step(
+          pd, {{DNNL_ARG_DST, 0}, {DNNL_ARG_DIFF_DST, same ? 1 : 2}, {DNNL_ARG_DIFF_SRC, 2}}));
+      return;
+    }
+    // eltwise_backward takes one descriptor for dA and dZ: when they differ (strides), copy dA
+    // into dZ first and run in place.
+    const bool same = da == dz;
+    if (!same) p.steps.push_back(copy_step(engine, da, 1, dz, 2));
+    const EltwiseAlg e = eltwise_alg(g);
+    dnnl::eltwise_forward::primitive_desc hint(
+        dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, e.alg, data, e.alpha), attr,
+        engine);
+    dnnl::eltwise_backward::primitive_desc pd(dnnl::eltwise_backward::desc(e.alg, dz, data, e.alpha),
+                                              attr, engine, hint);
+    p.steps.push_back(make_step(pd, {{e.backward_uses_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, 0},
+                                     {DNNL_ARG_DIFF_DST, same ? 1 : 2},
+                                     {DNNL_ARG_DIFF_SRC, 2}}));
+  }
+
+  // Appends sums (1 x n) = alpha * ones (1 x m) * X (m x n) + beta * sums, X in slot x_slot; adds
+  // three slots after the existing ones: the ones vector (the plan's constant), the sums, alpha.
+  // A matmul with a ones vector: the reduction primitive of oneDNN 2.6 has no vectorized
+  // implementation for this case and measured ~100x slower (bench_onednn: BM_ColumnSums).
+  void append_column_sums(Plan& p, std::size_t m, std::size_t n, int x_slot, bool scaled,
+                          float beta) {
+    p.constant.assign(m, 1.0f);
+    const int ones = static_cast<int>(p.slots.size());
+    p.slots.push_back(row_desc(m));
+    p.slots.push_back(row_desc(n));
+    p.slots.push_back(memory::desc({1}, memory::data_type::f32, Dims{1}));
+    auto attr = base_attr();
+    if (scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
+    if (beta != 0.0f) {
+      dnnl::post_ops ops;
+      ops.append_sum(beta);
+      attr.set_post_ops(ops);
+    }
+    dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(p.slots[ones], p.slots[x_slot], p.slots[ones + 1]), attr,
+        cache_.engine());
+    std::vector<std::pair<int, int>> args = {
+        {DNNL_ARG_SRC, ones}, {DNNL_ARG_WEIGHTS, x_slot}, {DNNL_ARG_DST, ones + 1}};
+    if (scaled) args.push_back({DNNL_ARG_ATTR_OUTPUT_SCALES, ones + 2});
+    p.steps.push_back(make_step(pd, std::move(args)));
   }
 
   // Appends the steps that compute A (slot a_slot) = g(Z) (slot z_slot) to a plan.
@@ -598,20 +650,6 @@ class OnednnBackend final : public Backend {
       return p;
     });
     cache_.execute(plan, {z.data, a.data});
-  }
-
-  // to = from (same shape, any strides); nothing when they are the same memory.
-  void copy(ConstMatrixView from, MatrixView to) {
-    if (from.data == to.data && from.stride == to.stride) return;
-    Plan& plan = cache_.get(key({kCopy, sz(from.rows), sz(from.cols), sz(from.stride),
-                                 sz(to.stride)}),
-                            [&] {
-      Plan p;
-      p.slots = {matrix_desc(from), matrix_desc(to)};
-      p.steps.push_back(copy_step(cache_.engine(), p.slots[0], 0, p.slots[1], 1));
-      return p;
-    });
-    cache_.execute(plan, {from.data, to.data});
   }
 
   // dnnl_sgemm (row-major since oneDNN 1.0, see dnnl.h): one call, no primitive to cache; it
