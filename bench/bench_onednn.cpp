@@ -10,8 +10,8 @@
 #include <mlpk/tensor.hpp>
 
 #include <benchmark/benchmark.h>
-#include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include <memory>
 #include <random>
@@ -37,8 +37,8 @@ mlpk::Tensor random_tensor(std::size_t rows, std::size_t cols, unsigned seed) {
 }
 
 void set_gflops(benchmark::State& state, double flops_per_iteration) {
-  state.counters["GFLOPS"] = benchmark::Counter(flops_per_iteration * 1e-9,
-                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(flops_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 struct GemmShape {
@@ -48,7 +48,8 @@ struct GemmShape {
 
 std::string gemm_name(const char* prefix, const GemmShape& s) {
   return std::string(prefix) + "/" + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
-         std::to_string(s.k) + "/" + (s.ta == Trans::N ? "n" : "t") + (s.tb == Trans::N ? "n" : "t");
+         std::to_string(s.k) + "/" + (s.ta == Trans::N ? "n" : "t") +
+         (s.tb == Trans::N ? "n" : "t");
 }
 
 // C = op(A) op(B) through a backend spec (gemm=auto, matmul or sgemm).
@@ -78,12 +79,13 @@ void gemm_inner_product(benchmark::State& state, GemmShape s) {
   memory::desc wei({n, k}, memory::data_type::f32, memory::dims{1, n});
   memory::desc dst({m, n}, memory::data_type::f32, memory::dims{n, 1});
   dnnl::inner_product_forward::primitive_desc pd(
-      dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src, wei, dst),
-      engine);
+      dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src, wei, dst), engine);
   dnnl::inner_product_forward ip(pd);
-  memory ms(src, engine, const_cast<float*>(x.data())), mw(wei, engine, const_cast<float*>(w.data()));
+  memory ms(src, engine, const_cast<float*>(x.data())),
+      mw(wei, engine, const_cast<float*>(w.data()));
   memory md(dst, engine, c.data());
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, md}};
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, md}};
   state.SetLabel(pd.impl_info_str());
   for (auto _ : state) {
     ip.execute(stream, args);
@@ -127,8 +129,12 @@ void dense_forward(benchmark::State& state, Layer l, Activation g, DenseMode mod
   mlpk::Tensor z(l.n, l.out), a(l.n, l.out);
   for (auto _ : state) {
     switch (mode) {
-      case DenseMode::fused_in_place: b->dense_forward(x, w, bias.flat(), g, a, a); break;
-      case DenseMode::fused_z_and_a: b->dense_forward(x, w, bias.flat(), g, z, a); break;
+      case DenseMode::fused_in_place:
+        b->dense_forward(x, w, bias.flat(), g, a, a);
+        break;
+      case DenseMode::fused_z_and_a:
+        b->dense_forward(x, w, bias.flat(), g, z, a);
+        break;
       case DenseMode::composed:  // what the Backend default does: three passes over Z
         b->gemm(Trans::N, Trans::N, 1.0f, x, w, 0.0f, z);
         b->add_bias(bias.flat(), z);
@@ -153,9 +159,15 @@ void activation(benchmark::State& state, Activation g, std::size_t rows, std::si
   b->activation_forward(g, z, a);
   for (auto _ : state) {
     switch (pass) {
-      case Pass::forward: b->activation_forward(g, z, a); break;
-      case Pass::forward_in_place: b->activation_forward(g, a, a); break;
-      case Pass::backward: b->activation_backward(g, z, a, da, dz); break;
+      case Pass::forward:
+        b->activation_forward(g, z, a);
+        break;
+      case Pass::forward_in_place:
+        b->activation_forward(g, a, a);
+        break;
+      case Pass::backward:
+        b->activation_backward(g, z, a, da, dz);
+        break;
     }
     benchmark::DoNotOptimize(dz.data());
     benchmark::DoNotOptimize(a.data());
@@ -198,8 +210,9 @@ void softmax_raw(benchmark::State& state, std::size_t rows, std::size_t cols, bo
                                      dnnl::algorithm::softmax_accurate, md, md, 1),
       engine);
   dnnl::softmax_v2_forward prim(pd);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(md, engine, z.data())},
-                                       {DNNL_ARG_DST, memory(md, engine, in_place ? z.data() : a.data())}};
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, memory(md, engine, z.data())},
+      {DNNL_ARG_DST, memory(md, engine, in_place ? z.data() : a.data())}};
   state.SetLabel(pd.impl_info_str());
   for (auto _ : state) {
     prim.execute(stream, args);
@@ -270,8 +283,8 @@ void loss_gradient_binary(benchmark::State& state, std::size_t rows, std::size_t
   ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, 1.0f / 256, 0.0f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
-  dnnl::binary::primitive_desc pd(dnnl::binary::desc(dnnl::algorithm::binary_sub, md, md, md),
-                                  attr, engine);
+  dnnl::binary::primitive_desc pd(dnnl::binary::desc(dnnl::algorithm::binary_sub, md, md, md), attr,
+                                  engine);
   dnnl::binary prim(pd);
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC_0, memory(md, engine, const_cast<float*>(a.data()))},
@@ -325,7 +338,8 @@ void register_all() {
   // 1 vs 2 OpenMP threads on the first layer's product (wall time: the work is parallel).
   for (int threads : {1, 2}) {
     const GemmShape s{256, 512, 784, Trans::N, Trans::N};
-    const std::string name = gemm_name("BM_GemmThreads/onednn", s) + "/threads:" + std::to_string(threads);
+    const std::string name =
+        gemm_name("BM_GemmThreads/onednn", s) + "/threads:" + std::to_string(threads);
     benchmark::RegisterBenchmark(name.c_str(), gemm_through,
                                  "onednn:threads=" + std::to_string(threads), s)
         ->UseRealTime();
@@ -352,8 +366,9 @@ void register_all() {
   benchmark::RegisterBenchmark("BM_ActivationForward/onednn/softmax_in_place/256x10", activation,
                                Activation::softmax, 256, 10, Pass::forward_in_place);
   for (bool in_place : {false, true})
-    benchmark::RegisterBenchmark(in_place ? "BM_SoftmaxRaw/in_place/256x10" : "BM_SoftmaxRaw/out_of_place/256x10",
-                                 softmax_raw, 256, 10, in_place);
+    benchmark::RegisterBenchmark(
+        in_place ? "BM_SoftmaxRaw/in_place/256x10" : "BM_SoftmaxRaw/out_of_place/256x10",
+        softmax_raw, 256, 10, in_place);
   for (std::size_t cols : {512, 256, 10}) {
     const std::string shape = "/256x" + std::to_string(cols);
     const Activation g = cols == 10 ? Activation::softmax : Activation::relu;
@@ -362,10 +377,10 @@ void register_all() {
                                  dense_backward, g, 256, cols, true);
     benchmark::RegisterBenchmark(("BM_DenseBackward/composed/" + gname + shape).c_str(),
                                  dense_backward, g, 256, cols, false);
-    benchmark::RegisterBenchmark(("BM_ColumnSums/matmul_ones" + shape).c_str(),
-                                 column_sums_backend, 256, cols);
-    benchmark::RegisterBenchmark(("BM_ColumnSums/reduction" + shape).c_str(),
-                                 column_sums_reduction, 256, cols);
+    benchmark::RegisterBenchmark(("BM_ColumnSums/matmul_ones" + shape).c_str(), column_sums_backend,
+                                 256, cols);
+    benchmark::RegisterBenchmark(("BM_ColumnSums/reduction" + shape).c_str(), column_sums_reduction,
+                                 256, cols);
   }
   benchmark::RegisterBenchmark("BM_LossGradient/loop/256x10", loss_gradient_backend, 256, 10);
   benchmark::RegisterBenchmark("BM_LossGradient/binary/256x10", loss_gradient_binary, 256, 10);

@@ -38,8 +38,7 @@ constexpr float kUlps = 4.0f;  // worst seen on avx512_core: 1.9
 struct Matrix {
   std::vector<float> storage;
   MatrixView view;
-  Matrix(std::size_t rows, std::size_t cols, std::size_t pad, std::mt19937& rng,
-         float range = 1.0f)
+  Matrix(std::size_t rows, std::size_t cols, std::size_t pad, std::mt19937& rng, float range = 1.0f)
       : storage(rows * (cols + pad) + 1) {
     std::uniform_real_distribution<float> dist(-range, range);
     for (float& v : storage) v = dist(rng);
@@ -95,12 +94,14 @@ void expect_close_scaled(ConstMatrixView got, ConstMatrixView want, float ulps, 
                       << " diff " << std::fabs(g - w) << " = " << std::fabs(g - w) / unit
                       << " units, allowed " << ulps;
     }
-  if (std::getenv("MLPK_TEST_VERBOSE")) std::printf("%-40s worst %.2f units\n", what.c_str(), worst);
+  if (std::getenv("MLPK_TEST_VERBOSE"))
+    std::printf("%-40s worst %.2f units\n", what.c_str(), worst);
 }
 
 void expect_close_elementwise(ConstMatrixView got, ConstMatrixView want, float ulps,
                               const std::string& what) {
-  expect_close_scaled(got, want, ulps, [](std::size_t, std::size_t) { return 0.0; }, what);
+  expect_close_scaled(
+      got, want, ulps, [](std::size_t, std::size_t) { return 0.0; }, what);
 }
 
 // op(X)[i][k]
@@ -109,7 +110,9 @@ float at(ConstMatrixView x, Trans t, std::size_t i, std::size_t k) {
 }
 
 TEST_P(OnednnVsReference, GemmEveryShapeTransposeAlphaBeta) {
-  struct AlphaBeta { float alpha, beta; };
+  struct AlphaBeta {
+    float alpha, beta;
+  };
   const AlphaBeta cases[] = {{1.0f, 0.0f}, {0.5f, 0.0f}, {1.0f, 1.0f}, {-1.5f, 0.25f}};
   auto rng = make_rng(1);
   for (Trans ta : {Trans::N, Trans::T})
@@ -212,9 +215,9 @@ TEST_P(OnednnVsReference, ActivationEveryLayout) {
       Matrix da(17, 33, pda * 2, rng), dz(17, 33, pdz * 7, rng), dz_ref(17, 33, 0, rng);
       backend->activation_forward(g, z.view, a.view);
       reference->activation_forward(g, z.view, a_ref.view);
-      expect_close_scaled(a.view, a_ref.view, kUlps,
-                          [&](std::size_t i, std::size_t j) { return std::fabs(z.view(i, j)); },
-                          "forward " + what);
+      expect_close_scaled(
+          a.view, a_ref.view, kUlps,
+          [&](std::size_t i, std::size_t j) { return std::fabs(z.view(i, j)); }, "forward " + what);
       Matrix a_in(17, 33, pa * 5, rng);  // the reference's A, in A's layout
       for (std::size_t i = 0; i < 17; ++i)
         for (std::size_t j = 0; j < 33; ++j) a_in.view(i, j) = a_ref.view(i, j);
@@ -229,7 +232,8 @@ TEST_P(OnednnVsReference, ColumnSums) {
   auto rng = make_rng(3);
   for (std::size_t rows : kSizes)
     for (std::size_t cols : kSizes)
-      for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.25f, 0.0f}, {1.0f, 1.0f}, {-2.0f, 0.5f}}) {
+      for (auto [alpha, beta] :
+           {std::pair{1.0f, 0.0f}, {0.25f, 0.0f}, {1.0f, 1.0f}, {-2.0f, 0.5f}}) {
         Matrix x(rows, cols, cols % 2, rng);
         std::vector<float> sums(cols), sums_ref(cols);
         std::uniform_real_distribution<float> dist(-1, 1);
@@ -241,9 +245,10 @@ TEST_P(OnednnVsReference, ColumnSums) {
         for (std::size_t j = 0; j < cols; ++j) {
           double mag = 0;
           for (std::size_t i = 0; i < rows; ++i) mag += std::fabs(x.view(i, j));
-          const double tol = 2.0 * rows * FLT_EPSILON *
-                                 (std::fabs(alpha) * mag + (beta == 0 ? 0 : std::fabs(beta * old[j]))) +
-                             FLT_MIN;
+          const double tol =
+              2.0 * rows * FLT_EPSILON *
+                  (std::fabs(alpha) * mag + (beta == 0 ? 0 : std::fabs(beta * old[j]))) +
+              FLT_MIN;
           EXPECT_LE(std::fabs(double(sums[j]) - sums_ref[j]), tol)
               << rows << "x" << cols << " alpha " << alpha << " beta " << beta << " col " << j;
         }
@@ -280,7 +285,8 @@ TEST_P(OnednnVsReference, AddBiasLossGradientAxpy) {
       backend->axpy(-0.3f, x, v);
       reference->axpy(-0.3f, x, v_ref);
       for (std::size_t i = 0; i < v.size(); ++i)
-        EXPECT_NEAR(v[i], v_ref[i], 2 * FLT_EPSILON * (std::fabs(v_ref[i]) + 0.3f * std::fabs(x[i])))
+        EXPECT_NEAR(v[i], v_ref[i],
+                    2 * FLT_EPSILON * (std::fabs(v_ref[i]) + 0.3f * std::fabs(x[i])))
             << "axpy " << i;
     }
 }
@@ -315,9 +321,10 @@ TEST_P(OnednnVsReference, DenseForward) {
                   << "Z of " << what << " at (" << i << "," << j << ")";
             }
           reference->activation_forward(g, z.view, a_of_z.view);
-          expect_close_scaled(a.view, a_of_z.view, kUlps,
-                              [&](std::size_t i, std::size_t j) { return std::fabs(z.view(i, j)); },
-                              "A of " + what);
+          expect_close_scaled(
+              a.view, a_of_z.view, kUlps,
+              [&](std::size_t i, std::size_t j) { return std::fabs(z.view(i, j)); },
+              "A of " + what);
 
           Matrix za(n, out, 1, rng);  // Z and A the same view: only A is kept
           backend->dense_forward(x.view, w.view, bias, g, za.view, za.view);
@@ -326,8 +333,9 @@ TEST_P(OnednnVsReference, DenseForward) {
           for (std::size_t i = 0; i < n; ++i)
             for (std::size_t j = 0; j < out; ++j) {
               const double want = a_ref.view(i, j);
-              const double tol = kUlps * FLT_EPSILON * (std::fabs(want) + std::fabs(z_ref.view(i, j))) +
-                                 carry * max_tol;
+              const double tol =
+                  kUlps * FLT_EPSILON * (std::fabs(want) + std::fabs(z_ref.view(i, j))) +
+                  carry * max_tol;
               if (!(std::fabs(za.view(i, j) - want) <= tol) && failures++ < 3)
                 ADD_FAILURE() << "in-place A of " << what << " at (" << i << "," << j << "): got "
                               << za.view(i, j) << " want " << want << " tol " << tol;
@@ -420,7 +428,8 @@ TEST(Onednn, ConcurrentCallsShareOnePlan) {
   for (int t = 0; t < kThreads; ++t)
     for (std::size_t i = 0; i < 64; ++i)
       for (std::size_t j = 0; j < 33; ++j)
-        ASSERT_EQ(outs[t].view(i, j), alone.view(i, j)) << "thread " << t << " at " << i << "," << j;
+        ASSERT_EQ(outs[t].view(i, j), alone.view(i, j))
+            << "thread " << t << " at " << i << "," << j;
   EXPECT_EQ(onednn_test::primitives_created(*backend), created);
 }
 

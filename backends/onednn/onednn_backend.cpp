@@ -22,8 +22,8 @@
 #include <mlpk/error.hpp>
 #include <mlpk/registry.hpp>
 
-#include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <array>
@@ -69,8 +69,10 @@ std::string trans_string(Trans t) { return t == Trans::N ? "N" : "T"; }
 class ThreadScope {
  public:
   explicit ThreadScope(int threads) : previous_(threads > 0 ? omp_get_max_threads() : 0) {
-    if (threads > 0 && threads != previous_) omp_set_num_threads(threads);
-    else previous_ = 0;
+    if (threads > 0 && threads != previous_)
+      omp_set_num_threads(threads);
+    else
+      previous_ = 0;
   }
   ~ThreadScope() {
     if (previous_ > 0) omp_set_num_threads(previous_);
@@ -123,7 +125,13 @@ struct KeyHash {
 };
 
 enum KernelId : std::int64_t {
-  kGemm = 1, kDense, kBias, kActivationForward, kActivationBackward, kColumnSums, kDenseBackward
+  kGemm = 1,
+  kDense,
+  kBias,
+  kActivationForward,
+  kActivationBackward,
+  kColumnSums,
+  kDenseBackward
 };
 
 class PlanCache {
@@ -175,7 +183,8 @@ class PlanCache {
   std::unique_ptr<Binding> bind(const Plan& plan) {
     auto b = std::make_unique<Binding>();
     b->stream = dnnl::stream(engine_);
-    for (const auto& md : plan.slots) b->slots.emplace_back(md, engine_, static_cast<void*>(nullptr));  // bound per call
+    for (const auto& md : plan.slots)
+      b->slots.emplace_back(md, engine_, static_cast<void*>(nullptr));     // bound per call
     for (const auto& md : plan.temps) b->slots.emplace_back(md, engine_);  // allocates
     for (const auto& step : plan.steps) {
       auto& args = b->step_args.emplace_back();
@@ -222,13 +231,19 @@ struct EltwiseAlg {
 };
 EltwiseAlg eltwise_alg(Activation g) {
   switch (g) {
-    case Activation::sigmoid: return {dnnl::algorithm::eltwise_logistic_use_dst_for_bwd, 0.0f, true};
-    case Activation::tanh: return {dnnl::algorithm::eltwise_tanh_use_dst_for_bwd, 0.0f, true};
-    case Activation::relu: return {dnnl::algorithm::eltwise_relu, 0.0f, false};
-    case Activation::leaky_relu: return {dnnl::algorithm::eltwise_relu, kLeakyReluSlope, false};
-    case Activation::gelu: return {dnnl::algorithm::eltwise_gelu_tanh, 0.0f, false};
+    case Activation::sigmoid:
+      return {dnnl::algorithm::eltwise_logistic_use_dst_for_bwd, 0.0f, true};
+    case Activation::tanh:
+      return {dnnl::algorithm::eltwise_tanh_use_dst_for_bwd, 0.0f, true};
+    case Activation::relu:
+      return {dnnl::algorithm::eltwise_relu, 0.0f, false};
+    case Activation::leaky_relu:
+      return {dnnl::algorithm::eltwise_relu, kLeakyReluSlope, false};
+    case Activation::gelu:
+      return {dnnl::algorithm::eltwise_gelu_tanh, 0.0f, false};
     case Activation::identity:
-    case Activation::softmax: break;
+    case Activation::softmax:
+      break;
   }
   throw Error("onednn: activation '" + std::string(to_string(g)) + "' is not an eltwise algorithm");
 }
@@ -307,126 +322,144 @@ class OnednnBackend final : public Backend {
  protected:
   void do_gemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b, float beta,
                MatrixView c) override {
-    guarded("gemm", [&] {
-      return "op(A) " + trans_string(ta) + " " + dims_string(a) + ", op(B) " + trans_string(tb) +
-             " " + dims_string(b) + ", C " + dims_string(c);
-    }, [&] {
-      if (options_.gemm == GemmMode::sgemm ||
-          (options_.gemm == GemmMode::automatic && ta == Trans::T && c.cols < 32))
-        return sgemm(ta, tb, alpha, a, b, beta, c);
-      const std::size_t k = ta == Trans::N ? a.cols : a.rows;
-      const bool scaled = alpha != 1.0f;
-      Plan& plan = cache_.get(
-          key({kGemm, ta == Trans::T, tb == Trans::T, sz(c.rows), sz(c.cols), sz(k), sz(a.stride),
-               sz(b.stride), sz(c.stride), scaled, float_bits(beta)}),
-          [&] {
-            Plan p;
-            p.slots = {matrix_desc(c.rows, k, a.stride, ta == Trans::T),
-                       matrix_desc(k, c.cols, b.stride, tb == Trans::T), matrix_desc(c),
-                       memory::desc({1}, memory::data_type::f32, Dims{1})};
-            auto attr = base_attr();
-            // alpha: a run-time output scale, so one primitive serves every alpha != 1.
-            if (scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
-            // beta: a sum post-op; without one, C is written and never read.
-            if (beta != 0.0f) {
-              dnnl::post_ops ops;
-              ops.append_sum(beta);
-              attr.set_post_ops(ops);
-            }
-            dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2]),
-                                            attr, cache_.engine());
-            std::vector<std::pair<int, int>> args = {
-                {DNNL_ARG_SRC, 0}, {DNNL_ARG_WEIGHTS, 1}, {DNNL_ARG_DST, 2}};
-            if (scaled) args.push_back({DNNL_ARG_ATTR_OUTPUT_SCALES, 3});
-            p.steps.push_back(make_step(pd, std::move(args)));
-            return p;
-          });
-      cache_.execute(plan, {a.data, b.data, c.data, &alpha});
-    });
+    guarded(
+        "gemm",
+        [&] {
+          return "op(A) " + trans_string(ta) + " " + dims_string(a) + ", op(B) " +
+                 trans_string(tb) + " " + dims_string(b) + ", C " + dims_string(c);
+        },
+        [&] {
+          if (options_.gemm == GemmMode::sgemm ||
+              (options_.gemm == GemmMode::automatic && ta == Trans::T && c.cols < 32))
+            return sgemm(ta, tb, alpha, a, b, beta, c);
+          const std::size_t k = ta == Trans::N ? a.cols : a.rows;
+          const bool scaled = alpha != 1.0f;
+          Plan& plan = cache_.get(
+              key({kGemm, ta == Trans::T, tb == Trans::T, sz(c.rows), sz(c.cols), sz(k),
+                   sz(a.stride), sz(b.stride), sz(c.stride), scaled, float_bits(beta)}),
+              [&] {
+                Plan p;
+                p.slots = {matrix_desc(c.rows, k, a.stride, ta == Trans::T),
+                           matrix_desc(k, c.cols, b.stride, tb == Trans::T), matrix_desc(c),
+                           memory::desc({1}, memory::data_type::f32, Dims{1})};
+                auto attr = base_attr();
+                // alpha: a run-time output scale, so one primitive serves every alpha != 1.
+                if (scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
+                // beta: a sum post-op; without one, C is written and never read.
+                if (beta != 0.0f) {
+                  dnnl::post_ops ops;
+                  ops.append_sum(beta);
+                  attr.set_post_ops(ops);
+                }
+                dnnl::matmul::primitive_desc pd(
+                    dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2]), attr, cache_.engine());
+                std::vector<std::pair<int, int>> args = {
+                    {DNNL_ARG_SRC, 0}, {DNNL_ARG_WEIGHTS, 1}, {DNNL_ARG_DST, 2}};
+                if (scaled) args.push_back({DNNL_ARG_ATTR_OUTPUT_SCALES, 3});
+                p.steps.push_back(make_step(pd, std::move(args)));
+                return p;
+              });
+          cache_.execute(plan, {a.data, b.data, c.data, &alpha});
+        });
   }
 
   void do_add_bias(std::span<const float> bias, MatrixView z) override {
-    guarded("add_bias", [&] { return "Z " + dims_string(z); }, [&] {
-      Plan& plan = cache_.get(key({kBias, sz(z.rows), sz(z.cols), sz(z.stride)}), [&] {
-        Plan p;
-        p.slots = {matrix_desc(z), row_desc(z.cols)};
-        auto attr = base_attr();
-        dnnl::binary::primitive_desc pd(
-            dnnl::binary::desc(dnnl::algorithm::binary_add, p.slots[0], p.slots[1], p.slots[0]),
-            attr, cache_.engine());
-        p.steps.push_back(
-            make_step(pd, {{DNNL_ARG_SRC_0, 0}, {DNNL_ARG_SRC_1, 1}, {DNNL_ARG_DST, 0}}));
-        return p;
-      });
-      cache_.execute(plan, {z.data, bias.data()});
-    });
+    guarded(
+        "add_bias", [&] { return "Z " + dims_string(z); },
+        [&] {
+          Plan& plan = cache_.get(key({kBias, sz(z.rows), sz(z.cols), sz(z.stride)}), [&] {
+            Plan p;
+            p.slots = {matrix_desc(z), row_desc(z.cols)};
+            auto attr = base_attr();
+            dnnl::binary::primitive_desc pd(
+                dnnl::binary::desc(dnnl::algorithm::binary_add, p.slots[0], p.slots[1], p.slots[0]),
+                attr, cache_.engine());
+            p.steps.push_back(
+                make_step(pd, {{DNNL_ARG_SRC_0, 0}, {DNNL_ARG_SRC_1, 1}, {DNNL_ARG_DST, 0}}));
+            return p;
+          });
+          cache_.execute(plan, {z.data, bias.data()});
+        });
   }
 
   void do_activation_forward(Activation g, ConstMatrixView z, MatrixView a) override {
-    guarded("activation_forward", [&] {
-      return std::string(to_string(g)) + ", Z " + dims_string(z) + ", A " + dims_string(a);
-    }, [&] { activation_forward(g, z, a); });
+    guarded(
+        "activation_forward",
+        [&] {
+          return std::string(to_string(g)) + ", Z " + dims_string(z) + ", A " + dims_string(a);
+        },
+        [&] { activation_forward(g, z, a); });
   }
 
   void do_activation_backward(Activation g, ConstMatrixView z, ConstMatrixView a,
                               ConstMatrixView da, MatrixView dz) override {
-    guarded("activation_backward", [&] {
-      return std::string(to_string(g)) + ", Z " + dims_string(z) + ", A " + dims_string(a) +
-             ", dA " + dims_string(da) + ", dZ " + dims_string(dz);
-    }, [&] {
-      const ConstMatrixView data = backward_input(g, z, a);
-      const bool aliased = da.data == dz.data && da.stride == dz.stride;
-      if (g == Activation::identity && aliased) return;
-      Plan& plan = cache_.get(key({kActivationBackward, static_cast<std::int64_t>(g), sz(z.rows),
-                                   sz(z.cols), sz(data.stride), sz(da.stride), sz(dz.stride)}),
-                              [&] {
-        Plan p;
-        p.slots = {matrix_desc(data), matrix_desc(da), matrix_desc(dz)};
-        append_activation_backward(p, g, aliased);
-        return p;
-      });
-      cache_.execute(plan, {data.data, da.data, dz.data});
-    });
+    guarded(
+        "activation_backward",
+        [&] {
+          return std::string(to_string(g)) + ", Z " + dims_string(z) + ", A " + dims_string(a) +
+                 ", dA " + dims_string(da) + ", dZ " + dims_string(dz);
+        },
+        [&] {
+          const ConstMatrixView data = backward_input(g, z, a);
+          const bool aliased = da.data == dz.data && da.stride == dz.stride;
+          if (g == Activation::identity && aliased) return;
+          Plan& plan =
+              cache_.get(key({kActivationBackward, static_cast<std::int64_t>(g), sz(z.rows),
+                              sz(z.cols), sz(data.stride), sz(da.stride), sz(dz.stride)}),
+                         [&] {
+                           Plan p;
+                           p.slots = {matrix_desc(data), matrix_desc(da), matrix_desc(dz)};
+                           append_activation_backward(p, g, aliased);
+                           return p;
+                         });
+          cache_.execute(plan, {data.data, da.data, dz.data});
+        });
   }
 
   void do_column_sums(ConstMatrixView x, float alpha, float beta, std::span<float> sums) override {
-    guarded("column_sums", [&] { return "X " + dims_string(x); }, [&] {
-      const bool scaled = alpha != 1.0f;
-      Plan& plan = cache_.get(
-          key({kColumnSums, sz(x.rows), sz(x.cols), sz(x.stride), scaled, float_bits(beta)}), [&] {
-            Plan p;
-            p.slots = {matrix_desc(x)};
-            append_column_sums(p, x.rows, x.cols, 0, scaled, beta);
-            return p;
-          });
-      cache_.execute(plan, {x.data, plan.constant.data(), sums.data(), &alpha});
-    });
+    guarded(
+        "column_sums", [&] { return "X " + dims_string(x); },
+        [&] {
+          const bool scaled = alpha != 1.0f;
+          Plan& plan = cache_.get(
+              key({kColumnSums, sz(x.rows), sz(x.cols), sz(x.stride), scaled, float_bits(beta)}),
+              [&] {
+                Plan p;
+                p.slots = {matrix_desc(x)};
+                append_column_sums(p, x.rows, x.cols, 0, scaled, beta);
+                return p;
+              });
+          cache_.execute(plan, {x.data, plan.constant.data(), sums.data(), &alpha});
+        });
   }
 
   // dZ = dA * g'(.) then bias_grad = column sums of dZ: one plan, one lookup, two primitives.
   void do_dense_backward_activation(Activation g, ConstMatrixView z, ConstMatrixView a,
                                     ConstMatrixView da, MatrixView dz,
                                     std::span<float> bias_grad) override {
-    guarded("dense_backward_activation", [&] {
-      return std::string(to_string(g)) + ", Z " + dims_string(z) + ", A " + dims_string(a) +
-             ", dA " + dims_string(da) + ", dZ " + dims_string(dz);
-    }, [&] {
-      const ConstMatrixView data = backward_input(g, z, a);
-      const bool aliased = da.data == dz.data && da.stride == dz.stride;
-      Plan& plan = cache_.get(
-          key({kDenseBackward, static_cast<std::int64_t>(g), sz(z.rows), sz(z.cols),
-               sz(data.stride), sz(da.stride), sz(dz.stride), sz(g == Activation::identity && aliased)}),
-          [&] {
-            Plan p;
-            p.slots = {matrix_desc(data), matrix_desc(da), matrix_desc(dz)};
-            append_activation_backward(p, g, aliased);
-            append_column_sums(p, dz.rows, dz.cols, 2, false, 0.0f);
-            return p;
-          });
-      const float one = 1.0f;
-      cache_.execute(plan, {data.data, da.data, dz.data, plan.constant.data(), bias_grad.data(),
-                            &one});
-    });
+    guarded(
+        "dense_backward_activation",
+        [&] {
+          return std::string(to_string(g)) + ", Z " + dims_string(z) + ", A " + dims_string(a) +
+                 ", dA " + dims_string(da) + ", dZ " + dims_string(dz);
+        },
+        [&] {
+          const ConstMatrixView data = backward_input(g, z, a);
+          const bool aliased = da.data == dz.data && da.stride == dz.stride;
+          Plan& plan = cache_.get(key({kDenseBackward, static_cast<std::int64_t>(g), sz(z.rows),
+                                       sz(z.cols), sz(data.stride), sz(da.stride), sz(dz.stride),
+                                       sz(g == Activation::identity && aliased)}),
+                                  [&] {
+                                    Plan p;
+                                    p.slots = {matrix_desc(data), matrix_desc(da), matrix_desc(dz)};
+                                    append_activation_backward(p, g, aliased);
+                                    append_column_sums(p, dz.rows, dz.cols, 2, false, 0.0f);
+                                    return p;
+                                  });
+          const float one = 1.0f;
+          cache_.execute(
+              plan, {data.data, da.data, dz.data, plan.constant.data(), bias_grad.data(), &one});
+        });
   }
 
   // A plain loop: with the cached-call overhead counted it beats the binary primitive
@@ -459,41 +492,46 @@ class OnednnBackend final : public Backend {
   //                            (writing both from one primitive is not possible: one dst).
   void do_dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
                         Activation g, MatrixView z, MatrixView a) override {
-    guarded("dense_forward", [&] {
-      return std::string(to_string(g)) + ", X " + dims_string(x) + ", W " + dims_string(w) +
-             ", Z " + dims_string(z) + ", A " + dims_string(a);
-    }, [&] {
-      const bool in_place = z.data == a.data;
-      Plan& plan = cache_.get(
-          key({kDense, sz(x.rows), sz(w.cols), sz(x.cols), sz(x.stride), sz(w.stride),
-               sz(z.stride), sz(a.stride), static_cast<std::int64_t>(g), sz(in_place)}),
-          [&] {
-            Plan p;
-            p.slots = {matrix_desc(x), matrix_desc(w), row_desc(w.cols), matrix_desc(z),
-                       matrix_desc(a)};
-            int matmul_dst = 3;  // Z
-            auto attr = base_attr();
-            if (in_place && is_eltwise(g)) {
-              const EltwiseAlg e = eltwise_alg(g);
-              dnnl::post_ops ops;
-              ops.append_eltwise(1.0f, e.alg, e.alpha, 0.0f);
-              attr.set_post_ops(ops);
-            } else if (in_place && g == Activation::softmax) {
-              p.temps = {matrix_desc(z.rows, z.cols, z.cols, false)};
-              matmul_dst = 5;
-            }
-            const memory::desc& dst = matmul_dst == 5 ? p.temps[0] : p.slots[3];
-            dnnl::matmul::primitive_desc pd(
-                dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2], dst), attr,
-                cache_.engine());
-            p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, 0}, {DNNL_ARG_WEIGHTS, 1},
-                                             {DNNL_ARG_BIAS, 2}, {DNNL_ARG_DST, matmul_dst}}));
-            if (!in_place || g == Activation::softmax)
-              append_activation_forward(p, g, dst, matmul_dst, p.slots[4], 4);
-            return p;
-          });
-      cache_.execute(plan, {x.data, w.data, bias.data(), z.data, a.data});
-    });
+    guarded(
+        "dense_forward",
+        [&] {
+          return std::string(to_string(g)) + ", X " + dims_string(x) + ", W " + dims_string(w) +
+                 ", Z " + dims_string(z) + ", A " + dims_string(a);
+        },
+        [&] {
+          const bool in_place = z.data == a.data;
+          Plan& plan = cache_.get(
+              key({kDense, sz(x.rows), sz(w.cols), sz(x.cols), sz(x.stride), sz(w.stride),
+                   sz(z.stride), sz(a.stride), static_cast<std::int64_t>(g), sz(in_place)}),
+              [&] {
+                Plan p;
+                p.slots = {matrix_desc(x), matrix_desc(w), row_desc(w.cols), matrix_desc(z),
+                           matrix_desc(a)};
+                int matmul_dst = 3;  // Z
+                auto attr = base_attr();
+                if (in_place && is_eltwise(g)) {
+                  const EltwiseAlg e = eltwise_alg(g);
+                  dnnl::post_ops ops;
+                  ops.append_eltwise(1.0f, e.alg, e.alpha, 0.0f);
+                  attr.set_post_ops(ops);
+                } else if (in_place && g == Activation::softmax) {
+                  p.temps = {matrix_desc(z.rows, z.cols, z.cols, false)};
+                  matmul_dst = 5;
+                }
+                const memory::desc& dst = matmul_dst == 5 ? p.temps[0] : p.slots[3];
+                dnnl::matmul::primitive_desc pd(
+                    dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2], dst), attr,
+                    cache_.engine());
+                p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, 0},
+                                                 {DNNL_ARG_WEIGHTS, 1},
+                                                 {DNNL_ARG_BIAS, 2},
+                                                 {DNNL_ARG_DST, matmul_dst}}));
+                if (!in_place || g == Activation::softmax)
+                  append_activation_forward(p, g, dst, matmul_dst, p.slots[4], 4);
+                return p;
+              });
+          cache_.execute(plan, {x.data, w.data, bias.data(), z.data, a.data});
+        });
   }
 
  private:
@@ -553,8 +591,8 @@ class OnednnBackend final : public Backend {
                                          dnnl::algorithm::softmax_accurate, data, data, 1),
           attr, engine);
       dnnl::softmax_v2_backward::primitive_desc pd(
-          dnnl::softmax_v2_backward::desc(dnnl::algorithm::softmax_accurate, dz, dz, data, 1),
-          attr, engine, hint);
+          dnnl::softmax_v2_backward::desc(dnnl::algorithm::softmax_accurate, dz, dz, data, 1), attr,
+          engine, hint);
       p.steps.push_back(make_step(
           pd, {{DNNL_ARG_DST, 0}, {DNNL_ARG_DIFF_DST, same ? 1 : 2}, {DNNL_ARG_DIFF_SRC, 2}}));
       return;
@@ -567,8 +605,8 @@ class OnednnBackend final : public Backend {
     dnnl::eltwise_forward::primitive_desc hint(
         dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, e.alg, data, e.alpha), attr,
         engine);
-    dnnl::eltwise_backward::primitive_desc pd(dnnl::eltwise_backward::desc(e.alg, dz, data, e.alpha),
-                                              attr, engine, hint);
+    dnnl::eltwise_backward::primitive_desc pd(
+        dnnl::eltwise_backward::desc(e.alg, dz, data, e.alpha), attr, engine, hint);
     p.steps.push_back(make_step(pd, {{e.backward_uses_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, 0},
                                      {DNNL_ARG_DIFF_DST, same ? 1 : 2},
                                      {DNNL_ARG_DIFF_SRC, 2}}));
@@ -624,31 +662,33 @@ class OnednnBackend final : public Backend {
     if (!same) p.steps.push_back(copy_step(engine, z_md, z_slot, a_md, a_slot));
     const EltwiseAlg e = eltwise_alg(g);
     dnnl::eltwise_forward::primitive_desc pd(
-        dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, e.alg, a_md, e.alpha),
-        attr, engine);
+        dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, e.alg, a_md, e.alpha), attr,
+        engine);
     p.steps.push_back(
         make_step(pd, {{DNNL_ARG_SRC, same ? z_slot : a_slot}, {DNNL_ARG_DST, a_slot}}));
   }
 
-  // A = g(Z). Softmax in place goes through a buffer of the binding (Z copied there first): oneDNN's
-  // in-place softmax measured ~3x slower than out of place on 256x10 (bench: BM_ActivationForward).
+  // A = g(Z). Softmax in place goes through a buffer of the binding (Z copied there first):
+  // oneDNN's in-place softmax measured ~3x slower than out of place on 256x10 (bench:
+  // BM_ActivationForward).
   void activation_forward(Activation g, ConstMatrixView z, MatrixView a) {
     const bool in_place = z.data == a.data;
     if (g == Activation::identity && in_place) return;
-    Plan& plan = cache_.get(key({kActivationForward, static_cast<std::int64_t>(g), sz(z.rows),
-                                 sz(z.cols), sz(z.stride), sz(a.stride), sz(in_place)}),
-                            [&] {
-      Plan p;
-      p.slots = {matrix_desc(z), matrix_desc(a)};
-      if (in_place && g == Activation::softmax) {
-        p.temps = {matrix_desc(z.rows, z.cols, z.cols, false)};
-        p.steps.push_back(copy_step(cache_.engine(), p.slots[0], 0, p.temps[0], 2));
-        append_activation_forward(p, g, p.temps[0], 2, p.slots[1], 1);
-      } else {
-        append_activation_forward(p, g, p.slots[0], 0, p.slots[1], 1);
-      }
-      return p;
-    });
+    Plan& plan =
+        cache_.get(key({kActivationForward, static_cast<std::int64_t>(g), sz(z.rows), sz(z.cols),
+                        sz(z.stride), sz(a.stride), sz(in_place)}),
+                   [&] {
+                     Plan p;
+                     p.slots = {matrix_desc(z), matrix_desc(a)};
+                     if (in_place && g == Activation::softmax) {
+                       p.temps = {matrix_desc(z.rows, z.cols, z.cols, false)};
+                       p.steps.push_back(copy_step(cache_.engine(), p.slots[0], 0, p.temps[0], 2));
+                       append_activation_forward(p, g, p.temps[0], 2, p.slots[1], 1);
+                     } else {
+                       append_activation_forward(p, g, p.slots[0], 0, p.slots[1], 1);
+                     }
+                     return p;
+                   });
     cache_.execute(plan, {z.data, a.data});
   }
 
@@ -660,25 +700,35 @@ class OnednnBackend final : public Backend {
     const dnnl::status status = dnnl::sgemm(
         ta == Trans::N ? 'N' : 'T', tb == Trans::N ? 'N' : 'T', static_cast<dnnl_dim_t>(c.rows),
         static_cast<dnnl_dim_t>(c.cols), k, alpha, a.data, static_cast<dnnl_dim_t>(a.stride),
-        b.data, static_cast<dnnl_dim_t>(b.stride), beta, c.data,
-        static_cast<dnnl_dim_t>(c.stride));
+        b.data, static_cast<dnnl_dim_t>(b.stride), beta, c.data, static_cast<dnnl_dim_t>(c.stride));
     if (status != dnnl::status::success)
       throw dnnl::error(static_cast<dnnl_status_t>(status), "dnnl_sgemm failed");
   }
 
   static std::string isa_name() {
     switch (dnnl::get_effective_cpu_isa()) {
-      case dnnl::cpu_isa::sse41: return "sse41";
-      case dnnl::cpu_isa::avx: return "avx";
-      case dnnl::cpu_isa::avx2: return "avx2";
-      case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-      case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
-      case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
-      case dnnl::cpu_isa::avx512_core: return "avx512_core";
-      case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-      case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-      case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-      default: return "all (no ISA limit)";
+      case dnnl::cpu_isa::sse41:
+        return "sse41";
+      case dnnl::cpu_isa::avx:
+        return "avx";
+      case dnnl::cpu_isa::avx2:
+        return "avx2";
+      case dnnl::cpu_isa::avx2_vnni:
+        return "avx2_vnni";
+      case dnnl::cpu_isa::avx512_mic:
+        return "avx512_mic";
+      case dnnl::cpu_isa::avx512_mic_4ops:
+        return "avx512_mic_4ops";
+      case dnnl::cpu_isa::avx512_core:
+        return "avx512_core";
+      case dnnl::cpu_isa::avx512_core_vnni:
+        return "avx512_core_vnni";
+      case dnnl::cpu_isa::avx512_core_bf16:
+        return "avx512_core_bf16";
+      case dnnl::cpu_isa::avx512_core_amx:
+        return "avx512_core_amx";
+      default:
+        return "all (no ISA limit)";
     }
   }
 
@@ -702,9 +752,7 @@ std::size_t onednn_test::primitives_created(const Backend& backend) {
   return as_onednn(backend).primitives_created();
 }
 
-std::size_t onednn_test::cached_plans(const Backend& backend) {
-  return as_onednn(backend).plans();
-}
+std::size_t onednn_test::cached_plans(const Backend& backend) { return as_onednn(backend).plans(); }
 
 }  // namespace mlpk
 
