@@ -322,6 +322,26 @@ void tiny_gemm(benchmark::State& state, const std::string& spec) {
   }
 }
 
+// The same 1x1x1 product as a bare matmul primitive executed on fixed memory objects: oneDNN's
+// own per-execute cost, the floor under BM_CallOverhead/onednn.
+void tiny_matmul_raw(benchmark::State& state) {
+  using dnnl::memory;
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  float a = 1.0f, b = 2.0f, c = 0.0f;
+  memory::desc md({1, 1}, memory::data_type::f32, memory::dims{1, 1});
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(md, md, md), engine);
+  dnnl::matmul prim(pd);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(md, engine, &a)},
+                                       {DNNL_ARG_WEIGHTS, memory(md, engine, &b)},
+                                       {DNNL_ARG_DST, memory(md, engine, &c)}};
+  for (auto _ : state) {
+    prim.execute(stream, args);
+    stream.wait();
+    benchmark::DoNotOptimize(c);
+  }
+}
+
 void register_all() {
   for (const auto& s : mlp_gemms()) {
     // The backend as shipped (gemm=auto), then each of its two GEMM paths forced.
@@ -389,6 +409,7 @@ void register_all() {
   benchmark::RegisterBenchmark("BM_Axpy/onednn/401408", axpy, 784 * 512);
   benchmark::RegisterBenchmark("BM_CallOverhead/onednn/1x1x1", tiny_gemm,
                                std::string("onednn:threads=1"));
+  benchmark::RegisterBenchmark("BM_CallOverhead/raw_matmul_execute/1x1x1", tiny_matmul_raw);
   benchmark::RegisterBenchmark("BM_CallOverhead/onednn_sgemm/1x1x1", tiny_gemm,
                                std::string("onednn:threads=1,gemm=sgemm"));
 }
