@@ -122,8 +122,9 @@ std::string layer_name(const char* prefix, const Layer& l, Activation g) {
 
 enum class DenseMode { fused_in_place, fused_z_and_a, composed };
 
-void dense_forward(benchmark::State& state, Layer l, Activation g, DenseMode mode) {
-  auto b = backend("onednn:threads=1");
+void dense_forward(benchmark::State& state, Layer l, Activation g, DenseMode mode,
+                   const std::string& spec) {
+  auto b = backend(spec);
   const auto x = random_tensor(l.n, l.in, 1), w = random_tensor(l.in, l.out, 2);
   const auto bias = random_tensor(1, l.out, 3);
   mlpk::Tensor z(l.n, l.out), a(l.n, l.out);
@@ -367,12 +368,19 @@ void register_all() {
   for (const Layer& l : kLayers)
     for (Activation g : {Activation::relu, Activation::gelu, Activation::softmax}) {
       if ((g == Activation::softmax) != (l.out == 10)) continue;
-      benchmark::RegisterBenchmark(layer_name("BM_DenseForward/fused_in_place", l, g).c_str(),
-                                   dense_forward, l, g, DenseMode::fused_in_place);
-      benchmark::RegisterBenchmark(layer_name("BM_DenseForward/fused_z_and_a", l, g).c_str(),
-                                   dense_forward, l, g, DenseMode::fused_z_and_a);
+      // The backend as shipped (inner product), its matmul variant, and the Backend default's
+      // composition of gemm, add_bias and activation_forward.
+      const std::string ip = "onednn:threads=1", mm = "onednn:threads=1,dense=matmul";
+      benchmark::RegisterBenchmark(layer_name("BM_DenseForward/ip_in_place", l, g).c_str(),
+                                   dense_forward, l, g, DenseMode::fused_in_place, ip);
+      benchmark::RegisterBenchmark(layer_name("BM_DenseForward/matmul_in_place", l, g).c_str(),
+                                   dense_forward, l, g, DenseMode::fused_in_place, mm);
+      benchmark::RegisterBenchmark(layer_name("BM_DenseForward/ip_z_and_a", l, g).c_str(),
+                                   dense_forward, l, g, DenseMode::fused_z_and_a, ip);
+      benchmark::RegisterBenchmark(layer_name("BM_DenseForward/matmul_z_and_a", l, g).c_str(),
+                                   dense_forward, l, g, DenseMode::fused_z_and_a, mm);
       benchmark::RegisterBenchmark(layer_name("BM_DenseForward/composed", l, g).c_str(),
-                                   dense_forward, l, g, DenseMode::composed);
+                                   dense_forward, l, g, DenseMode::composed, ip);
     }
   for (Activation g : mlpk::kAllActivations) {
     const std::size_t cols = g == Activation::softmax ? 10 : 512;

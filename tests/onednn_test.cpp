@@ -68,7 +68,8 @@ class OnednnVsReference : public ::testing::TestWithParam<std::string> {
 
 INSTANTIATE_TEST_SUITE_P(Options, OnednnVsReference,
                          ::testing::Values("onednn", "onednn:threads=1", "onednn:threads=2",
-                                           "onednn:gemm=matmul", "onednn:threads=1,gemm=sgemm"),
+                                           "onednn:gemm=matmul,dense=matmul",
+                                           "onednn:threads=1,gemm=sgemm"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n)
@@ -300,10 +301,13 @@ TEST_P(OnednnVsReference, DenseForward) {
   for (Activation g : kAllActivations)
     for (std::size_t n : {1, 17, 129})
       for (std::size_t in : {3, 129})
-        for (std::size_t out : {1, 10, 17}) {
+        for (std::size_t out : {1, 10, 17, 33, 129}) {  // >= 32 outputs: the inner product
           const std::string what = std::string(to_string(g)) + " " + std::to_string(n) + "x" +
                                    std::to_string(in) + "->" + std::to_string(out);
-          Matrix x(n, in, n % 2, rng), w(in, out, 1, rng), z(n, out, 0, rng), a(n, out, 2, rng);
+          // X, Z, A packed or strided by turns; W packed for the wide layers half of the time.
+          const std::size_t w_pad = (n + out) % 2;
+          Matrix x(n, in, n % 2, rng), w(in, out, w_pad, rng), z(n, out, 0, rng);
+          Matrix a(n, out, out % 3 == 0 ? 2 : 0, rng);
           Matrix z_ref(n, out, 0, rng), a_ref(n, out, 0, rng), a_of_z(n, out, 0, rng);
           std::vector<float> bias(out);
           std::uniform_real_distribution<float> dist(-1, 1);
@@ -326,7 +330,7 @@ TEST_P(OnednnVsReference, DenseForward) {
               [&](std::size_t i, std::size_t j) { return std::fabs(z.view(i, j)); },
               "A of " + what);
 
-          Matrix za(n, out, 1, rng);  // Z and A the same view: only A is kept
+          Matrix za(n, out, w_pad, rng);  // Z and A the same view: only A is kept
           backend->dense_forward(x.view, w.view, bias, g, za.view, za.view);
           const double carry = g == Activation::softmax ? 2.0 : 1.13;
           int failures = 0;

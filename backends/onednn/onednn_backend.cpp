@@ -259,9 +259,13 @@ bool is_eltwise(Activation g) { return g != Activation::identity && g != Activat
 // the large MLP products tie within noise). See bench_onednn BM_Gemm/onednn vs onednn_sgemm.
 enum class GemmMode { automatic, matmul, sgemm };
 
+// The product primitive of dense_forward (see do_dense_forward).
+enum class DenseMode { inner_product, matmul };
+
 struct Options {
   int threads = 0;  // 0: leave OpenMP's setting alone
   GemmMode gemm = GemmMode::automatic;
+  DenseMode dense = DenseMode::inner_product;
 };
 
 Options parse_options(std::string_view text) {
@@ -284,9 +288,14 @@ Options parse_options(std::string_view text) {
       o.gemm = GemmMode::matmul;
     } else if (item == "gemm=auto") {
       o.gemm = GemmMode::automatic;
+    } else if (item == "dense=inner_product") {
+      o.dense = DenseMode::inner_product;
+    } else if (item == "dense=matmul") {
+      o.dense = DenseMode::matmul;
     } else {
       throw Error("backend 'onednn': unknown option '" + std::string(item) +
-                  "'; known: threads=N, gemm=auto, gemm=matmul, gemm=sgemm (comma-separated)");
+                  "'; known: threads=N, gemm=auto|matmul|sgemm, dense=inner_product|matmul "
+                  "(comma-separated)");
     }
   }
   return o;
@@ -307,13 +316,14 @@ class OnednnBackend final : public Backend {
                                  : std::to_string(omp_get_max_threads()) + " (OpenMP default)";
     if (options_.gemm == GemmMode::sgemm) text += ", gemm via dnnl_sgemm";
     if (options_.gemm == GemmMode::matmul) text += ", gemm via matmul only";
+    if (options_.dense == DenseMode::matmul) text += ", dense_forward via matmul";
     return text + ")";
   }
   // oneDNN may split a reduction (GEMM's K) over threads; with one thread nothing is split.
   bool deterministic() const override { return options_.threads == 1; }
   bool supports(Activation) const override { return true; }
   std::vector<std::string> variants() const override {
-    return {"threads=1", "gemm=matmul", "gemm=sgemm"};
+    return {"threads=1", "gemm=matmul", "gemm=sgemm", "dense=matmul"};
   }
 
   std::size_t primitives_created() const { return cache_.primitives_created(); }
@@ -484,12 +494,17 @@ class OnednnBackend final : public Backend {
     for (std::size_t i = 0; i < n; ++i) yp[i] += alpha * xp[i];
   }
 
-  // One plan, one lookup: Z = X W + bias in one matmul (bias fused), then A = g(Z).
-  //   A is Z, g element-wise:  the activation is the matmul's eltwise post-op: one primitive.
-  //   A is Z, softmax:         the matmul writes a buffer of the plan's binding, softmax reads it
-  //                            into A (oneDNN's softmax in place measured ~3x slower on 256x10).
-  //   Z and A both kept:       the matmul writes Z, then an eltwise/softmax/copy primitive Z -> A
+  // One plan, one lookup: Z = X W + bias in one product primitive (bias fused), then A = g(Z).
+  //   A is Z, g element-wise:  the activation is the product's eltwise post-op: one primitive.
+  //   A is Z, softmax:         the product writes a buffer of the plan's binding, softmax reads it
+  //                            into A (oneDNN's softmax in place measured ~2.7x slower on 256x10).
+  //   Z and A both kept:       the product writes Z, then an eltwise/softmax/copy primitive Z -> A
   //                            (writing both from one primitive is not possible: one dst).
+  // The product is an inner product (W read as its {out, in} weights with swapped strides) for
+  // layers of 32 outputs or more, where its gemm:jit measured 2-7% faster than matmul's brgemm
+  // (bench_onednn BM_DenseForward ip_* vs matmul_*); a matmul for narrower layers (256x256->10:
+  // matmul 20 us, inner product 27 us), with dense=matmul, and where the inner product would
+  // fall back to its reference implementation (strided operands).
   void do_dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
                         Activation g, MatrixView z, MatrixView a) override {
     guarded(
@@ -507,7 +522,7 @@ class OnednnBackend final : public Backend {
                 Plan p;
                 p.slots = {matrix_desc(x), matrix_desc(w), row_desc(w.cols), matrix_desc(z),
                            matrix_desc(a)};
-                int matmul_dst = 3;  // Z
+                int product_dst = 3;  // Z
                 auto attr = base_attr();
                 if (in_place && is_eltwise(g)) {
                   const EltwiseAlg e = eltwise_alg(g);
@@ -516,18 +531,40 @@ class OnednnBackend final : public Backend {
                   attr.set_post_ops(ops);
                 } else if (in_place && g == Activation::softmax) {
                   p.temps = {matrix_desc(z.rows, z.cols, z.cols, false)};
-                  matmul_dst = 5;
+                  product_dst = 5;
                 }
-                const memory::desc& dst = matmul_dst == 5 ? p.temps[0] : p.slots[3];
-                dnnl::matmul::primitive_desc pd(
-                    dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2], dst), attr,
-                    cache_.engine());
-                p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, 0},
-                                                 {DNNL_ARG_WEIGHTS, 1},
-                                                 {DNNL_ARG_BIAS, 2},
-                                                 {DNNL_ARG_DST, matmul_dst}}));
+                const memory::desc dst = product_dst == 5 ? p.temps[0] : p.slots[3];
+                const std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, 0},
+                                                               {DNNL_ARG_WEIGHTS, 1},
+                                                               {DNNL_ARG_BIAS, 2},
+                                                               {DNNL_ARG_DST, product_dst}};
+                dnnl::inner_product_forward::primitive_desc ip;
+                if (options_.dense == DenseMode::inner_product && w.cols >= 32) {
+                  const auto out = static_cast<memory::dim>(w.cols);
+                  const memory::desc weights({out, static_cast<memory::dim>(w.rows)},
+                                             memory::data_type::f32,
+                                             Dims{1, static_cast<memory::dim>(w.stride)});
+                  const memory::desc bias_1d({out}, memory::data_type::f32, Dims{1});
+                  ip = dnnl::inner_product_forward::primitive_desc(
+                      dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference,
+                                                        p.slots[0], weights, bias_1d, dst),
+                      attr, cache_.engine(), /*allow_empty=*/true);
+                  if (ip && std::string_view(ip.impl_info_str()).starts_with("ref"))
+                    ip = {};  // the naive loops: slower than any matmul
+                  if (ip) {
+                    p.slots[1] = weights;
+                    p.slots[2] = bias_1d;
+                    p.steps.push_back(make_step(ip, args));
+                  }
+                }
+                if (!ip) {
+                  dnnl::matmul::primitive_desc pd(
+                      dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2], dst), attr,
+                      cache_.engine());
+                  p.steps.push_back(make_step(pd, args));
+                }
                 if (!in_place || g == Activation::softmax)
-                  append_activation_forward(p, g, dst, matmul_dst, p.slots[4], 4);
+                  append_activation_forward(p, g, dst, product_dst, p.slots[4], 4);
                 return p;
               });
           cache_.execute(plan, {x.data, w.data, bias.data(), z.data, a.data});
