@@ -459,6 +459,24 @@ TEST(Onednn, BadOptionsAreClearErrors) {
   }
 }
 
+// A oneDNN failure becomes mlpk::Error naming the kernel and the shapes. Provoked with a row stride
+// of 2^63 on a one-row view (valid to mlpk, never dereferenced): oneDNN's dimensions are signed
+// 64-bit, so it refuses the layout.
+TEST(Onednn, OnednnErrorsBecomeMlpkErrorsNamingKernelAndShapes) {
+  auto backend = create_backend("onednn:threads=1");
+  std::vector<float> x(1, 1.0f), y(1, 1.0f), c(1, 0.0f);
+  const ConstMatrixView a(x.data(), 1, 1, std::size_t{1} << 63);
+  try {
+    backend->gemm(Trans::N, Trans::N, 1.0f, a, ConstMatrixView(y.data(), 1, 1), 0.0f,
+                  MatrixView(c.data(), 1, 1));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("onednn: gemm"), std::string::npos) << what;
+    EXPECT_NE(what.find("C 1x1"), std::string::npos) << what;
+  }
+}
+
 TEST(Onednn, ThreadsOptionRestoresCallersOpenMpSetting) {
   // The backend sets OpenMP's thread count only for the duration of a call.
   auto backend = create_backend("onednn:threads=1");
