@@ -65,36 +65,6 @@ void gemm_through(benchmark::State& state, const std::string& spec, GemmShape s)
   set_gflops(state, 2.0 * s.m * s.n * s.k);
 }
 
-// The same product as an inner product primitive: dst (M x N) = src (M x K) * weights' with
-// weights dims {N, K}; W (K x N, row-major) is weights in the "io" layout, so no reorder.
-void gemm_inner_product(benchmark::State& state, GemmShape s) {
-  using dnnl::memory;
-  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  dnnl::stream stream(engine);
-  const auto m = static_cast<memory::dim>(s.m), n = static_cast<memory::dim>(s.n),
-             k = static_cast<memory::dim>(s.k);
-  const auto x = random_tensor(s.m, s.k, 1), w = random_tensor(s.k, s.n, 2);
-  mlpk::Tensor c(s.m, s.n);
-  memory::desc src({m, k}, memory::data_type::f32, memory::dims{k, 1});
-  memory::desc wei({n, k}, memory::data_type::f32, memory::dims{1, n});
-  memory::desc dst({m, n}, memory::data_type::f32, memory::dims{n, 1});
-  dnnl::inner_product_forward::primitive_desc pd(
-      dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src, wei, dst), engine);
-  dnnl::inner_product_forward ip(pd);
-  memory ms(src, engine, const_cast<float*>(x.data())),
-      mw(wei, engine, const_cast<float*>(w.data()));
-  memory md(dst, engine, c.data());
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, md}};
-  state.SetLabel(pd.impl_info_str());
-  for (auto _ : state) {
-    ip.execute(stream, args);
-    stream.wait();
-    benchmark::DoNotOptimize(c.data());
-  }
-  set_gflops(state, 2.0 * s.m * s.n * s.k);
-}
-
 // The MLP's products: forward Z = A W (nn), weight gradients dW = A' dZ (tn), input gradients
 // dA = dZ W' (nt); and 256x512x784 in all four transposes.
 std::vector<GemmShape> mlp_gemms() {
@@ -352,9 +322,8 @@ void register_all() {
                                  std::string("onednn:threads=1,gemm=matmul"), s);
     benchmark::RegisterBenchmark(gemm_name("BM_Gemm/onednn_sgemm", s).c_str(), gemm_through,
                                  std::string("onednn:threads=1,gemm=sgemm"), s);
-    if (s.ta == Trans::N && s.tb == Trans::N)
-      benchmark::RegisterBenchmark(gemm_name("BM_Gemm/onednn_inner_product", s).c_str(),
-                                   gemm_inner_product, s);
+    benchmark::RegisterBenchmark(gemm_name("BM_Gemm/onednn_inner_product", s).c_str(), gemm_through,
+                                 std::string("onednn:threads=1,gemm=inner_product"), s);
   }
   // 1 vs 2 OpenMP threads on the first layer's product (wall time: the work is parallel).
   for (int threads : {1, 2}) {

@@ -269,7 +269,7 @@ bool is_eltwise(Activation g) { return g != Activation::identity && g != Activat
 // spends more time transposing A than multiplying (256x10x256 tn: sgemm 17 us, matmul 26 us on
 // one avx512_core thread); matmul everywhere else (256x10x256 nn: matmul 14 us, sgemm 18 us;
 // the large MLP products tie within noise). See bench_onednn BM_Gemm/onednn vs onednn_sgemm.
-enum class GemmMode { automatic, matmul, sgemm };
+enum class GemmMode { automatic, matmul, sgemm, inner_product };
 
 // The product primitive of dense_forward (see do_dense_forward).
 enum class DenseMode { inner_product, matmul };
@@ -298,6 +298,8 @@ Options parse_options(std::string_view text) {
       o.gemm = GemmMode::sgemm;
     } else if (item == "gemm=matmul") {
       o.gemm = GemmMode::matmul;
+    } else if (item == "gemm=inner_product") {
+      o.gemm = GemmMode::inner_product;
     } else if (item == "gemm=auto") {
       o.gemm = GemmMode::automatic;
     } else if (item == "dense=inner_product") {
@@ -306,7 +308,8 @@ Options parse_options(std::string_view text) {
       o.dense = DenseMode::matmul;
     } else {
       throw Error("backend 'onednn': unknown option '" + std::string(item) +
-                  "'; known: threads=N, gemm=auto|matmul|sgemm, dense=inner_product|matmul "
+                  "'; known: threads=N, gemm=auto|matmul|sgemm|inner_product, "
+                  "dense=inner_product|matmul "
                   "(comma-separated)");
     }
   }
@@ -328,6 +331,7 @@ class OnednnBackend final : public Backend {
                                  : std::to_string(omp_get_max_threads()) + " (OpenMP default)";
     if (options_.gemm == GemmMode::sgemm) text += ", gemm via dnnl_sgemm";
     if (options_.gemm == GemmMode::matmul) text += ", gemm via matmul only";
+    if (options_.gemm == GemmMode::inner_product) text += ", gemm via inner product";
     if (options_.dense == DenseMode::matmul) text += ", dense_forward via matmul";
     return text + ")";
   }
@@ -373,11 +377,25 @@ class OnednnBackend final : public Backend {
                   ops.append_sum(beta);
                   attr.set_post_ops(ops);
                 }
-                dnnl::matmul::primitive_desc pd(
-                    dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2]), attr, cache_.engine());
                 std::vector<std::pair<int, int>> args = {
                     {DNNL_ARG_SRC, 0}, {DNNL_ARG_WEIGHTS, 1}, {DNNL_ARG_DST, 2}};
                 if (scaled) args.push_back({DNNL_ARG_ATTR_OUTPUT_SCALES, 3});
+                if (gemm_by_inner_product(ta, tb, c.cols)) {
+                  // op(B) read as the inner product's {N, K} weights: its transpose, so the
+                  // strides swap once more.
+                  const memory::desc weights = matrix_desc(c.cols, k, b.stride, tb == Trans::N);
+                  dnnl::inner_product_forward::primitive_desc ip(
+                      dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference,
+                                                        p.slots[0], weights, p.slots[2]),
+                      attr, cache_.engine(), /*allow_empty=*/true);
+                  if (ip && !std::string_view(ip.impl_info_str()).starts_with("ref")) {
+                    p.slots[1] = weights;
+                    p.steps.push_back(make_step(ip, std::move(args)));
+                    return p;
+                  }
+                }
+                dnnl::matmul::primitive_desc pd(
+                    dnnl::matmul::desc(p.slots[0], p.slots[1], p.slots[2]), attr, cache_.engine());
                 p.steps.push_back(make_step(pd, std::move(args)));
                 return p;
               });
@@ -584,6 +602,12 @@ class OnednnBackend final : public Backend {
   }
 
  private:
+  // Whether gemm runs as an inner product (a function of the options and the key's shape, so the
+  // cache key need not say it).
+  bool gemm_by_inner_product(Trans, Trans, std::size_t) const {
+    return options_.gemm == GemmMode::inner_product;
+  }
+
   static std::int64_t sz(std::size_t v) { return static_cast<std::int64_t>(v); }
   static std::int64_t sz(bool v) { return v ? 1 : 0; }
 
