@@ -264,11 +264,17 @@ bool is_eltwise(Activation g) { return g != Activation::identity && g != Activat
 
 // --- the backend ----------------------------------------------------------------------------
 
-// How gemm runs: the matmul primitive, dnnl_sgemm, or (auto) whichever measured faster for the
-// shape: dnnl_sgemm when A is transposed and C narrow (N < 32), where the matmul's brgemm
-// spends more time transposing A than multiplying (256x10x256 tn: sgemm 17 us, matmul 26 us on
-// one avx512_core thread); matmul everywhere else (256x10x256 nn: matmul 14 us, sgemm 18 us;
-// the large MLP products tie within noise). See bench_onednn BM_Gemm/onednn vs onednn_sgemm.
+// How gemm runs: the matmul primitive, dnnl_sgemm, an inner product, or (auto) whichever measured
+// fastest for the kind of product, on one avx512_core thread (bench_onednn BM_Gemm, 5 repetitions,
+// medians of CPU time):
+//   A transposed, N < 32:  dnnl_sgemm; the matmul's brgemm spends more time transposing A than
+//                          multiplying (256x10x256 tn: sgemm 19-20 us, matmul 26-30 us).
+//   A, B as stored, N >= 32: inner product (gemm:jit), like dense_forward (256x512x784 nn: 1.31
+//                          ms vs matmul 1.39-1.42 ms in four runs; 256x256x512 nn: a tie).
+//   everything else:       matmul (256x10x256 nn: matmul 14-15 us, sgemm and inner product
+//                          18-20 us; the large tn/nt/tt products tie within noise).
+// The inner product runs only where oneDNN has a real implementation for the layout (otherwise
+// the plan falls back to matmul): strided or transposed-A operands get its reference code.
 enum class GemmMode { automatic, matmul, sgemm, inner_product };
 
 // The product primitive of dense_forward (see do_dense_forward).
@@ -604,8 +610,9 @@ class OnednnBackend final : public Backend {
  private:
   // Whether gemm runs as an inner product (a function of the options and the key's shape, so the
   // cache key need not say it).
-  bool gemm_by_inner_product(Trans, Trans, std::size_t) const {
-    return options_.gemm == GemmMode::inner_product;
+  bool gemm_by_inner_product(Trans ta, Trans tb, std::size_t n) const {
+    if (options_.gemm == GemmMode::inner_product) return true;
+    return options_.gemm == GemmMode::automatic && ta == Trans::N && tb == Trans::N && n >= 32;
   }
 
   static std::int64_t sz(std::size_t v) { return static_cast<std::int64_t>(v); }
