@@ -345,7 +345,7 @@ class OnednnBackend final : public Backend {
   bool deterministic() const override { return options_.threads == 1; }
   bool supports(Activation) const override { return true; }
   std::vector<std::string> variants() const override {
-    return {"threads=1", "gemm=matmul", "gemm=sgemm", "dense=matmul"};
+    return {"threads=1", "gemm=matmul", "gemm=sgemm", "gemm=inner_product", "dense=matmul"};
   }
 
   std::size_t primitives_created() const { return cache_.primitives_created(); }
