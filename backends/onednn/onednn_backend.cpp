@@ -537,10 +537,12 @@ class OnednnBackend final : public Backend {
   //   Z and A both kept:       the product writes Z, then an eltwise/softmax/copy primitive Z -> A
   //                            (writing both from one primitive is not possible: one dst).
   // The product is an inner product (W read as its {out, in} weights with swapped strides) for
-  // layers of 32 outputs or more, where its gemm:jit measured 2-7% faster than matmul's brgemm
-  // (bench_onednn BM_DenseForward ip_* vs matmul_*); a matmul for narrower layers (256x256->10:
-  // matmul 20 us, inner product 27 us), with dense=matmul, and where the inner product would
-  // fall back to its reference implementation (strided operands).
+  // layers of 32 outputs or more, the same choice as gemm=auto: its gemm:jit beat matmul's
+  // brgemm on the bare 256x512x784 product in five runs by 5-8%, though in dense_forward the
+  // difference stays within this shared machine's noise (bench_onednn BM_DenseForward ip_* vs
+  // matmul_*). A matmul for narrower layers (256x256->10 in one run: matmul 20 us, inner product
+  // 27 us), with dense=matmul, and where the inner product would be its reference code (strided
+  // operands).
   void do_dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
                         Activation g, MatrixView z, MatrixView a) override {
     guarded(
