@@ -10,6 +10,7 @@
 #include <mlpk/tensor.hpp>
 
 #include <gtest/gtest.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <cctype>
@@ -379,37 +380,62 @@ TEST_P(OnednnVsReference, DenseBackwardActivation) {
 
 // The steady state creates no primitive: every kernel called a second time, on other buffers of
 // the same shapes, leaves the count of created primitives where it was.
+// Every kernel once, on new buffers of the MLP's first-layer shapes.
+void run_every_kernel(Backend& backend, std::mt19937& rng) {
+  Matrix x(256, 784, 0, rng), w(784, 512, 0, rng), z(256, 512, 0, rng), a(256, 512, 0, rng);
+  Matrix dz(256, 512, 0, rng), dw(784, 512, 0, rng), dx(256, 784, 0, rng);
+  std::vector<float> bias(512), db(512);
+  backend.dense_forward(x.view, w.view, bias, Activation::relu, z.view, a.view);
+  backend.dense_forward(x.view, w.view, bias, Activation::gelu, a.view, a.view);
+  backend.dense_forward(x.view, w.view, bias, Activation::softmax, z.view, a.view);
+  backend.gemm(Trans::T, Trans::N, 1.0f, x.view, dz.view, 0.0f, dw.view);
+  backend.gemm(Trans::N, Trans::T, 0.5f, dz.view, w.view, 1.0f, dx.view);
+  backend.gemm(Trans::N, Trans::N, 1.0f, x.view, w.view, 0.0f, z.view);
+  backend.add_bias(bias, z.view);
+  for (Activation g : kAllActivations) {
+    backend.activation_forward(g, z.view, a.view);
+    backend.activation_forward(g, a.view, a.view);
+    backend.activation_backward(g, z.view, a.view, dz.view, dz.view);
+  }
+  backend.column_sums(dz.view, 1.0f, 0.0f, db);
+  backend.dense_backward_activation(Activation::tanh, z.view, a.view, dz.view, dz.view, db);
+}
+
 TEST(Onednn, RepeatedCallsCreateNoPrimitive) {
   auto backend = create_backend("onednn:threads=1");
   auto rng = make_rng(7);
-  auto run_every_kernel = [&] {
-    Matrix x(256, 784, 0, rng), w(784, 512, 0, rng), z(256, 512, 0, rng), a(256, 512, 0, rng);
-    Matrix dz(256, 512, 0, rng), dw(784, 512, 0, rng), dx(256, 784, 0, rng);
-    std::vector<float> bias(512), db(512);
-    backend->dense_forward(x.view, w.view, bias, Activation::relu, z.view, a.view);
-    backend->dense_forward(x.view, w.view, bias, Activation::gelu, a.view, a.view);
-    backend->dense_forward(x.view, w.view, bias, Activation::softmax, z.view, a.view);
-    backend->gemm(Trans::T, Trans::N, 1.0f, x.view, dz.view, 0.0f, dw.view);
-    backend->gemm(Trans::N, Trans::T, 0.5f, dz.view, w.view, 1.0f, dx.view);
-    backend->add_bias(bias, z.view);
-    for (Activation g : kAllActivations) {
-      backend->activation_forward(g, z.view, a.view);
-      backend->activation_backward(g, z.view, a.view, dz.view, dz.view);
-    }
-    backend->column_sums(dz.view, 1.0f, 0.0f, db);
-    backend->dense_backward_activation(Activation::tanh, z.view, a.view, dz.view, dz.view, db);
-  };
-  run_every_kernel();
+  run_every_kernel(*backend, rng);
   const std::size_t created = onednn_test::primitives_created(*backend);
   const std::size_t plans = onednn_test::cached_plans(*backend);
   EXPECT_GT(created, 0u);
-  for (int i = 0; i < 3; ++i) run_every_kernel();
+  for (int i = 0; i < 3; ++i) run_every_kernel(*backend, rng);
   EXPECT_EQ(onednn_test::primitives_created(*backend), created);
   EXPECT_EQ(onednn_test::cached_plans(*backend), plans);
   // A new shape is a new plan.
   Matrix x(7, 5, 0, rng), w(5, 3, 0, rng), c(7, 3, 0, rng);
   backend->gemm(Trans::N, Trans::N, 1.0f, x.view, w.view, 0.0f, c.view);
   EXPECT_EQ(onednn_test::primitives_created(*backend), created + 1);
+}
+
+// The same, as oneDNN itself reports it: with verbose level 2 it prints a "create:" line for every
+// primitive it creates (cache hit or miss) and an "exec" line for every execution. After a
+// warm-up pass, a second pass prints executions only.
+TEST(Onednn, VerboseModeShowsNoCreationInTheSteadyState) {
+  auto backend = create_backend("onednn:threads=1");
+  auto rng = make_rng(11);
+  run_every_kernel(*backend, rng);
+  ASSERT_EQ(dnnl_set_verbose(2), dnnl_success);
+  testing::internal::CaptureStdout();
+  run_every_kernel(*backend, rng);
+  const std::string log = testing::internal::GetCapturedStdout();
+  dnnl_set_verbose(0);
+  auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_GT(count(",exec,"), 20u) << log.substr(0, 2000);
+  EXPECT_EQ(count(",create:"), 0u) << log.substr(0, 2000);
 }
 
 // Several threads run the same cached plan at once (each leases its own memory objects and
