@@ -108,7 +108,7 @@ struct Binding {
 // Everything one kernel configuration needs, built on its first call.
 struct Plan {
   std::vector<memory::desc> slots;  // the operands, in the order the kernel passes pointers
-  std::vector<memory::desc> temps;  // buffers each binding owns, slots slots.size() + i
+  std::vector<memory::desc> temps;  // buffers each binding owns; steps name temp i as slot -1 - i
   std::vector<Step> steps;          // executed in order
   std::vector<float> constant;      // data a plan owns (the ones vector of column sums)
   std::vector<std::unique_ptr<Binding>> idle;  // bindings not in use; guarded by Cache::mutex
@@ -195,10 +195,14 @@ class PlanCache {
     for (const auto& md : plan.slots)
       b->slots.emplace_back(md, engine_, static_cast<void*>(nullptr));     // bound per call
     for (const auto& md : plan.temps) b->slots.emplace_back(md, engine_);  // allocates
+    const auto resolve = [&](int slot) {  // temps follow the caller's slots
+      return slot >= 0 ? static_cast<std::size_t>(slot) : plan.slots.size() + (-1 - slot);
+    };
     b->scratchpads.reserve(plan.steps.size());  // stable: the arrays below point into it
     for (const auto& step : plan.steps) {
       auto& args = b->step_args.emplace_back();
-      for (const auto& [arg, slot] : step.args) args.push_back({arg, b->slots[slot].get()});
+      for (const auto& [arg, slot] : step.args)
+        args.push_back({arg, b->slots[resolve(slot)].get()});
       if (step.scratchpad.get_size() > 0) {
         b->scratchpads.emplace_back(step.scratchpad, engine_);
         args.push_back({DNNL_ARG_SCRATCHPAD, b->scratchpads.back().get()});
@@ -232,6 +236,29 @@ Step copy_step(const dnnl::engine& engine, const memory::desc& from, int from_sl
   auto attr = base_attr();
   dnnl::reorder::primitive_desc pd(engine, from, engine, to, attr);
   return make_step(pd, {{DNNL_ARG_FROM, from_slot}, {DNNL_ARG_TO, to_slot}});
+}
+
+// A new buffer of the plan's bindings; returns its slot reference (negative: see Plan::temps).
+int add_temp(Plan& p, const memory::desc& md) {
+  p.temps.push_back(md);
+  return -static_cast<int>(p.temps.size());
+}
+const memory::desc& slot_desc(const Plan& p, int slot) {
+  return slot >= 0 ? p.slots[static_cast<std::size_t>(slot)] : p.temps[-1 - slot];
+}
+
+// Whether a 2-D descriptor has packed rows. oneDNN 2.6's eltwise and softmax have vectorized
+// code only for packed data; on a strided view they run their reference loops (ref:any), 38x
+// (GELU) to 480x (ReLU) slower on a 256x128 block of a 256x512 matrix. mlpk's Network cuts
+// products into column blocks, which are such views.
+bool packed(const memory::desc& md) {
+  const auto& d = md.data;
+  return d.format_kind == dnnl_blocked && d.format_desc.blocking.strides[1] == 1 &&
+         d.format_desc.blocking.strides[0] == d.dims[1];
+}
+memory::desc packed_like(const memory::desc& md) {
+  const auto& d = md.data;
+  return memory::desc({d.dims[0], d.dims[1]}, memory::data_type::f32, Dims{d.dims[1], 1});
 }
 
 // The eltwise algorithm and alpha that compute activation g, and whether its backward reads the
@@ -568,10 +595,9 @@ class OnednnBackend final : public Backend {
                   ops.append_eltwise(1.0f, e.alg, e.alpha, 0.0f);
                   attr.set_post_ops(ops);
                 } else if (in_place && g == Activation::softmax) {
-                  p.temps = {matrix_desc(z.rows, z.cols, z.cols, false)};
-                  product_dst = 5;
+                  product_dst = add_temp(p, matrix_desc(z.rows, z.cols, z.cols, false));
                 }
-                const memory::desc dst = product_dst == 5 ? p.temps[0] : p.slots[3];
+                const memory::desc dst = slot_desc(p, product_dst);
                 const std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, 0},
                                                                {DNNL_ARG_WEIGHTS, 1},
                                                                {DNNL_ARG_BIAS, 2},
@@ -602,7 +628,7 @@ class OnednnBackend final : public Backend {
                   p.steps.push_back(make_step(pd, args));
                 }
                 if (!in_place || g == Activation::softmax)
-                  append_activation_forward(p, g, dst, product_dst, p.slots[4], 4);
+                  append_activation_forward(p, g, product_dst, 4);
                 return p;
               });
           cache_.execute(plan, {x.data, w.data, bias.data(), z.data, a.data});
@@ -652,46 +678,56 @@ class OnednnBackend final : public Backend {
   }
 
   // Appends dZ (slot 2) = dA (slot 1) * g'(.) with slot 0 backward_input(g). `aliased`: dA and
-  // dZ are the same memory and layout.
+  // dZ are the same memory and layout. As forward, the primitives see packed rows only (strided
+  // operands go through packed buffers of the binding), and one layout for dA and dZ: eltwise
+  // backward takes one descriptor for both, and oneDNN 2.6.3's softmax backward, given two,
+  // writes dZ with dA's row stride (found by onednn_test DenseBackwardActivation, confirmed on
+  // the bare primitive).
   void append_activation_backward(Plan& p, Activation g, bool aliased) {
     const dnnl::engine& engine = cache_.engine();
-    const memory::desc &data = p.slots[0], &da = p.slots[1], &dz = p.slots[2];
+    const memory::desc data_md = p.slots[0], da_md = p.slots[1], dz_md = p.slots[2];
     if (g == Activation::identity) {
-      if (!aliased) p.steps.push_back(copy_step(engine, da, 1, dz, 2));
+      if (!aliased) p.steps.push_back(copy_step(engine, da_md, 1, dz_md, 2));
       return;
+    }
+    const memory::desc md = packed_like(dz_md);
+    int data = 0;
+    if (!packed(data_md)) {
+      data = add_temp(p, md);
+      p.steps.push_back(copy_step(engine, data_md, 0, md, data));
+    }
+    // diff_src: dZ itself when packed, else a buffer copied out at the end. diff_dst: dA when
+    // packed and not the same memory as a buffer we write, else dA copied into diff_src first.
+    const int diff_src = packed(dz_md) ? 2 : add_temp(p, md);
+    int diff_dst = 1;
+    if (!packed(da_md) || (diff_src == 2 && !(aliased || da_md == dz_md))) {
+      p.steps.push_back(copy_step(engine, da_md, 1, md, diff_src));
+      diff_dst = diff_src;
     }
     auto attr = base_attr();
     if (g == Activation::softmax) {
-      // softmax_v2 accepts separate dZ and dA descriptors, but in oneDNN 2.6.3 the backward it
-      // then picks (ref:any) writes dZ with dA's row stride when A and dA share a layout and dZ
-      // does not (found by onednn_test DenseBackwardActivation, confirmed on the bare primitive):
-      // give dA and dZ one layout by copying dA into dZ and running in place.
-      const bool same = da == dz;
-      if (!same) p.steps.push_back(copy_step(engine, da, 1, dz, 2));
       dnnl::softmax_v2_forward::primitive_desc hint(
           dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_training,
-                                         dnnl::algorithm::softmax_accurate, data, data, 1),
+                                         dnnl::algorithm::softmax_accurate, md, md, 1),
           attr, engine);
       dnnl::softmax_v2_backward::primitive_desc pd(
-          dnnl::softmax_v2_backward::desc(dnnl::algorithm::softmax_accurate, dz, dz, data, 1), attr,
+          dnnl::softmax_v2_backward::desc(dnnl::algorithm::softmax_accurate, md, md, md, 1), attr,
           engine, hint);
       p.steps.push_back(make_step(
-          pd, {{DNNL_ARG_DST, 0}, {DNNL_ARG_DIFF_DST, same ? 1 : 2}, {DNNL_ARG_DIFF_SRC, 2}}));
-      return;
+          pd,
+          {{DNNL_ARG_DST, data}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}}));
+    } else {
+      const EltwiseAlg e = eltwise_alg(g);
+      dnnl::eltwise_forward::primitive_desc hint(
+          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, e.alg, md, e.alpha), attr,
+          engine);
+      dnnl::eltwise_backward::primitive_desc pd(
+          dnnl::eltwise_backward::desc(e.alg, md, md, e.alpha), attr, engine, hint);
+      p.steps.push_back(make_step(pd, {{e.backward_uses_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, data},
+                                       {DNNL_ARG_DIFF_DST, diff_dst},
+                                       {DNNL_ARG_DIFF_SRC, diff_src}}));
     }
-    // eltwise_backward takes one descriptor for dA and dZ: when they differ (strides), copy dA
-    // into dZ first and run in place.
-    const bool same = da == dz;
-    if (!same) p.steps.push_back(copy_step(engine, da, 1, dz, 2));
-    const EltwiseAlg e = eltwise_alg(g);
-    dnnl::eltwise_forward::primitive_desc hint(
-        dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, e.alg, data, e.alpha), attr,
-        engine);
-    dnnl::eltwise_backward::primitive_desc pd(
-        dnnl::eltwise_backward::desc(e.alg, dz, data, e.alpha), attr, engine, hint);
-    p.steps.push_back(make_step(pd, {{e.backward_uses_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, 0},
-                                     {DNNL_ARG_DIFF_DST, same ? 1 : 2},
-                                     {DNNL_ARG_DIFF_SRC, 2}}));
+    if (diff_src != 2) p.steps.push_back(copy_step(engine, md, diff_src, dz_md, 2));
   }
 
   // Appends sums (1 x n) = alpha * ones (1 x m) * X (m x n) + beta * sums, X in slot x_slot; adds
@@ -721,33 +757,40 @@ class OnednnBackend final : public Backend {
     p.steps.push_back(make_step(pd, std::move(args)));
   }
 
-  // Appends the steps that compute A (slot a_slot) = g(Z) (slot z_slot) to a plan.
-  void append_activation_forward(Plan& p, Activation g, const memory::desc& z_md, int z_slot,
-                                 const memory::desc& a_md, int a_slot) {
+  // Appends the steps that compute A (slot a_slot) = g(Z) (slot z_slot) to a plan. eltwise and
+  // softmax run on packed rows: a strided Z is copied into a packed buffer first, a strided A is
+  // written through one (reorders cost ~3.6 us per 256x128 block, the strided eltwise ~1.4 ms).
+  // eltwise takes one descriptor for its source and destination, which packed buffers of one
+  // shape share.
+  void append_activation_forward(Plan& p, Activation g, int z_slot, int a_slot) {
     const dnnl::engine& engine = cache_.engine();
+    const memory::desc z_md = slot_desc(p, z_slot), a_md = slot_desc(p, a_slot);
     if (g == Activation::identity) {
       p.steps.push_back(copy_step(engine, z_md, z_slot, a_md, a_slot));
       return;
     }
+    int in = z_slot, out = a_slot;
+    if (!packed(z_md)) {
+      in = add_temp(p, packed_like(z_md));
+      p.steps.push_back(copy_step(engine, z_md, z_slot, slot_desc(p, in), in));
+    }
+    if (!packed(a_md)) out = add_temp(p, packed_like(a_md));
+    const memory::desc md = packed_like(z_md);
     auto attr = base_attr();
     if (g == Activation::softmax) {
       dnnl::softmax_v2_forward::primitive_desc pd(
           dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference,
-                                         dnnl::algorithm::softmax_accurate, z_md, a_md, 1),
+                                         dnnl::algorithm::softmax_accurate, md, md, 1),
           attr, engine);
-      p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, z_slot}, {DNNL_ARG_DST, a_slot}}));
-      return;
+      p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}}));
+    } else {
+      const EltwiseAlg e = eltwise_alg(g);
+      dnnl::eltwise_forward::primitive_desc pd(
+          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, e.alg, md, e.alpha), attr,
+          engine);
+      p.steps.push_back(make_step(pd, {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}}));
     }
-    // eltwise_forward takes one descriptor for Z and A: when they differ (strides), copy Z into
-    // A first and run in place.
-    const bool same = z_md == a_md;
-    if (!same) p.steps.push_back(copy_step(engine, z_md, z_slot, a_md, a_slot));
-    const EltwiseAlg e = eltwise_alg(g);
-    dnnl::eltwise_forward::primitive_desc pd(
-        dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, e.alg, a_md, e.alpha), attr,
-        engine);
-    p.steps.push_back(
-        make_step(pd, {{DNNL_ARG_SRC, same ? z_slot : a_slot}, {DNNL_ARG_DST, a_slot}}));
+    if (out != a_slot) p.steps.push_back(copy_step(engine, slot_desc(p, out), out, a_md, a_slot));
   }
 
   // A = g(Z). Softmax in place goes through a buffer of the binding (Z copied there first):
@@ -756,21 +799,21 @@ class OnednnBackend final : public Backend {
   void activation_forward(Activation g, ConstMatrixView z, MatrixView a) {
     const bool in_place = z.data == a.data;
     if (g == Activation::identity && in_place) return;
-    Plan& plan =
-        cache_.get(key({kActivationForward, static_cast<std::int64_t>(g), sz(z.rows), sz(z.cols),
-                        sz(z.stride), sz(a.stride), sz(in_place)}),
-                   [&] {
-                     Plan p;
-                     p.slots = {matrix_desc(z), matrix_desc(a)};
-                     if (in_place && g == Activation::softmax) {
-                       p.temps = {matrix_desc(z.rows, z.cols, z.cols, false)};
-                       p.steps.push_back(copy_step(cache_.engine(), p.slots[0], 0, p.temps[0], 2));
-                       append_activation_forward(p, g, p.temps[0], 2, p.slots[1], 1);
-                     } else {
-                       append_activation_forward(p, g, p.slots[0], 0, p.slots[1], 1);
-                     }
-                     return p;
-                   });
+    Plan& plan = cache_.get(
+        key({kActivationForward, static_cast<std::int64_t>(g), sz(z.rows), sz(z.cols), sz(z.stride),
+             sz(a.stride), sz(in_place)}),
+        [&] {
+          Plan p;
+          p.slots = {matrix_desc(z), matrix_desc(a)};
+          if (in_place && g == Activation::softmax) {
+            const int copy = add_temp(p, matrix_desc(z.rows, z.cols, z.cols, false));
+            p.steps.push_back(copy_step(cache_.engine(), p.slots[0], 0, slot_desc(p, copy), copy));
+            append_activation_forward(p, g, copy, 1);
+          } else {
+            append_activation_forward(p, g, 0, 1);
+          }
+          return p;
+        });
     cache_.execute(plan, {z.data, a.data});
   }
 
