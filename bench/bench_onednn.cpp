@@ -166,6 +166,42 @@ void dense_backward(benchmark::State& state, Activation g, std::size_t rows, std
   }
 }
 
+// An activation on a 256x128 column block of a 256x512 matrix, the views mlpk's Network hands
+// out: the backend copies through packed buffers; the bare eltwise on the strided view is
+// oneDNN's reference code.
+void activation_block(benchmark::State& state, Activation g, bool bare) {
+  auto z = random_tensor(256, 512, 1);
+  mlpk::Tensor a(256, 512);
+  const mlpk::ConstMatrixView zb = z.view().block(0, 128, 256, 128);
+  const mlpk::MatrixView ab = a.view().block(0, 128, 256, 128);
+  if (!bare) {
+    auto b = backend("onednn:threads=1");
+    for (auto _ : state) {
+      b->activation_forward(g, zb, ab);
+      benchmark::DoNotOptimize(a.data());
+    }
+    return;
+  }
+  using dnnl::memory;
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  memory::desc md({256, 128}, memory::data_type::f32, memory::dims{512, 1});
+  const auto alg =
+      g == Activation::gelu ? dnnl::algorithm::eltwise_gelu_tanh : dnnl::algorithm::eltwise_relu;
+  dnnl::eltwise_forward::primitive_desc pd(
+      dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, alg, md), engine);
+  dnnl::eltwise_forward prim(pd);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, memory(md, engine, const_cast<float*>(zb.data))},
+      {DNNL_ARG_DST, memory(md, engine, ab.data)}};
+  state.SetLabel(pd.impl_info_str());
+  for (auto _ : state) {
+    prim.execute(stream, args);
+    stream.wait();
+    benchmark::DoNotOptimize(a.data());
+  }
+}
+
 // oneDNN's softmax primitive alone, in place (dst is src) vs out of place: why the backend runs
 // an in-place softmax through a buffer of its own.
 void softmax_raw(benchmark::State& state, std::size_t rows, std::size_t cols, bool in_place) {
@@ -362,6 +398,14 @@ void register_all() {
   }
   benchmark::RegisterBenchmark("BM_ActivationForward/onednn/softmax_in_place/256x10", activation,
                                Activation::softmax, 256, 10, Pass::forward_in_place);
+  for (Activation g : {Activation::relu, Activation::gelu}) {
+    const std::string name(mlpk::to_string(g));
+    benchmark::RegisterBenchmark(("BM_ActivationBlock/onednn/" + name + "/256x128_of_512").c_str(),
+                                 activation_block, g, false);
+    benchmark::RegisterBenchmark(
+        ("BM_ActivationBlock/bare_eltwise/" + name + "/256x128_of_512").c_str(), activation_block,
+        g, true);
+  }
   for (bool in_place : {false, true})
     benchmark::RegisterBenchmark(
         in_place ? "BM_SoftmaxRaw/in_place/256x10" : "BM_SoftmaxRaw/out_of_place/256x10",

@@ -1,19 +1,21 @@
-// The oneDNN backend: mlpk's kernels as oneDNN 2.6 primitives (matmul with fused bias and
-// eltwise post-ops, eltwise and softmax forward/backward, binary, reorder).
+// The oneDNN backend: mlpk's kernels as oneDNN 2.6 primitives (matmul and inner product with
+// fused bias and eltwise post-ops, eltwise and softmax forward/backward, binary, reorder), plus
+// dnnl_sgemm for the products where it measured faster. README.md beside this file has the
+// measurements behind each choice.
 //
 // Build once, execute many: every kernel call looks its configuration (kernel, shapes, strides,
 // transposes, alpha/beta, activation, thread count) up in a cache of "plans". A plan holds the
 // primitives and the memory descriptors; the first call creates it, every later call only binds
 // the caller's pointers to memory objects (set_data_handle) and executes. Memory objects, a
-// stream and the scratchpad live in a "binding" that one call leases from its plan, so several
-// threads may run the same plan at once (scratchpad_mode::user makes the primitives themselves
-// safe to share, see the oneDNN scratchpad documentation).
+// stream, the scratchpads and packed work buffers live in a "binding" that one call leases from
+// its plan, so several threads may run the same plan at once (scratchpad_mode::user makes the
+// primitives themselves safe to share, see the oneDNN scratchpad documentation).
 //
 // Threads: Debian's oneDNN runs on OpenMP. "onednn" leaves the calling thread's OpenMP setting
 // alone (OMP_NUM_THREADS or omp_set_num_threads decide); "onednn:threads=N" runs every call of
 // this backend on N OpenMP threads (omp_set_num_threads on the calling thread for the duration
-// of the call, then restored). A caller that shards a batch over TBB threads should use
-// threads=1: oneDNN then runs on the calling thread without starting an OpenMP team.
+// of the call, then restored). A caller that parallelizes over TBB threads (mlpk's Network)
+// should use threads=1: oneDNN then runs on the calling thread without starting an OpenMP team.
 //
 // Not here: kernels oneDNN has no primitive for that is worth calling (axpy, the loss gradient:
 // plain loops measured faster, see bench/bench_onednn.cpp).
@@ -111,7 +113,7 @@ struct Plan {
   std::vector<memory::desc> temps;  // buffers each binding owns; steps name temp i as slot -1 - i
   std::vector<Step> steps;          // executed in order
   std::vector<float> constant;      // data a plan owns (the ones vector of column sums)
-  std::vector<std::unique_ptr<Binding>> idle;  // bindings not in use; guarded by Cache::mutex
+  std::vector<std::unique_ptr<Binding>> idle;  // bindings not in use; guarded by PlanCache::mutex_
 };
 
 // A kernel configuration: the kernel's id and its parameters, unused words zero. A fixed array,
