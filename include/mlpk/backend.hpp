@@ -40,6 +40,10 @@ class Backend {
   // True when the same inputs give bit-identical outputs on every call, whatever the thread
   // count: no kernel's result depends on how work is split.
   virtual bool deterministic() const { return true; }
+  // True when a kernel called again with shapes it has seen performs no heap allocation. A
+  // backend built on a library that allocates inside every call (oneDNN's execute does) says
+  // false; the Network itself never allocates in a steady-state step.
+  virtual bool allocation_free() const { return true; }
   // Whether activation_forward / activation_backward accept `a`.
   virtual bool supports(Activation a) const = 0;
   // Option strings that create_backend("name:option") accepts (e.g. SIMD targets); may be empty.
