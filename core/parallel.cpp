@@ -1,6 +1,7 @@
 #include "parallel.hpp"
 
 #include <mlpk/error.hpp>
+#include <mlpk/network.hpp>
 
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/parallel_for.h>
@@ -26,6 +27,8 @@ std::size_t Parallel::default_threads() {
   }
   return static_cast<std::size_t>(std::max(1, tbb::info::default_concurrency()));
 }
+
+std::size_t default_thread_count() { return Parallel::default_threads(); }
 
 Parallel::Parallel(std::size_t threads) : threads_(threads == 0 ? default_threads() : threads) {
   if (threads_ > 4096) throw Error("thread count " + std::to_string(threads_) + " is not sensible");

@@ -1,11 +1,13 @@
 // `mlpk info`: the registered backends, the CPU's SIMD features and the thread count.
 #include "commands.hpp"
 
+#include <mlpk/network.hpp>
 #include <mlpk/registry.hpp>
 
 #include <cpuid.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -57,7 +59,9 @@ std::function<int()> add_info_command(CLI::App& app) {
   return [] {
     std::printf("cpu:      %s\n", cpu_brand().c_str());
     std::printf("simd:     %s\n", simd_features().c_str());
-    std::printf("threads:  %u (hardware concurrency)\n", std::thread::hardware_concurrency());
+    std::printf("threads:  %zu (%s; %u hardware threads)\n", default_thread_count(),
+                std::getenv("MLPK_NUM_THREADS") ? "MLPK_NUM_THREADS" : "every core",
+                std::thread::hardware_concurrency());
     std::string fallback;
     std::string default_name;
     try {

@@ -1,4 +1,4 @@
-// mlpk: the command line. `mlpk info | train | eval | predict`; see `mlpk <command> --help`.
+// mlpk: the command line. `mlpk info | train | eval | predict | bench`; see `mlpk <command> --help`.
 //
 // Exit codes: 0 success, 2 a bad flag, path or input (one line on stderr), 1 anything else.
 #include "commands.hpp"
@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   const auto train = mlpk::tools::add_train_command(app);
   const auto eval = mlpk::tools::add_eval_command(app);
   const auto predict = mlpk::tools::add_predict_command(app);
+  const auto bench = mlpk::tools::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("train")) return train();
     if (app.got_subcommand("eval")) return eval();
     if (app.got_subcommand("predict")) return predict();
+    if (app.got_subcommand("bench")) return bench();
   } catch (const mlpk::Error& e) {
     std::fprintf(stderr, "%smlpk: error: %s\n", clear, e.what());
     return 2;

@@ -35,7 +35,7 @@ struct TrainFlags {
   std::uint64_t epochs = 15;
   std::size_t batch_size = 128;
   std::string backend;
-  unsigned threads = std::thread::hardware_concurrency();
+  std::size_t threads = 0;  // 0: MLPK_NUM_THREADS, or every core
   std::uint64_t seed = 1;
   double validation_fraction = 0.1;
   float weight_decay = 0.0f;
@@ -148,6 +148,7 @@ int run_train(const TrainFlags& f) {
   }
 
   Network net(architecture, backend);
+  net.set_threads(f.threads);
   net.initialize(f.seed);
   const std::uint64_t batches = (train.size() + f.batch_size - 1) / f.batch_size;
   OptimizerOptions o;
@@ -214,8 +215,7 @@ int run_train(const TrainFlags& f) {
   json.number("seconds_per_epoch", per_epoch);
   json.number("samples_per_second", per_epoch > 0 ? static_cast<double>(train.size()) / per_epoch : 0.0);
   json.string("backend", backend->name());
-  json.integer("threads", f.threads);
-  json.integer("threads_used", 1);  // the Trainer is single-threaded until the threading issue lands
+  json.integer("threads", net.threads());
   json.string("layers", architecture.to_string());
   json.string("optimizer", f.optimizer);
   json.number("lr", f.lr, 6);
@@ -247,7 +247,7 @@ std::function<int()> add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--batch-size", f.batch_size, "Mini-batch size")->capture_default_str();
   cmd->add_option("--backend", f.backend, "Compute backend (default: mlpk's default backend)");
-  cmd->add_option("--threads", f.threads, "Threads to use (recorded; threading is not wired yet)")
+  cmd->add_option("--threads", f.threads, "Threads (0: MLPK_NUM_THREADS, or every core); results do not depend on it")
       ->capture_default_str();
   cmd->add_option("--seed", f.seed, "Seed of initialization, split and shuffles")->capture_default_str();
   cmd->add_option("--validation-fraction", f.validation_fraction,

@@ -54,6 +54,10 @@ enum class Init { automatic, xavier_uniform, xavier_normal, he_uniform, he_norma
 
 class Parallel;
 
+// The thread count a Network uses by default: MLPK_NUM_THREADS if set (throws mlpk::Error when
+// it is not a positive integer), otherwise every core the process may run on.
+std::size_t default_thread_count();
+
 class Network {
  public:
   // Throws mlpk::Error for an invalid architecture, a null backend, or an activation the backend
