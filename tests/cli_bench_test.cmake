@@ -1,0 +1,18 @@
+# `mlpk bench` prints one JSON line with the keys scripts rely on, and rejects a bad flag clearly.
+execute_process(COMMAND ${MLPK} bench --layers 20-16-4 --batch-size 8 --threads 2 --steps 5 --seconds 0.05
+                OUTPUT_VARIABLE json RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "mlpk bench failed (${rc}): ${json}")
+endif()
+foreach(key backend threads batch_size layers samples_per_second step_ms gflops peak_fraction)
+  if(NOT json MATCHES "\"${key}\": ")
+    message(FATAL_ERROR "mlpk bench output lacks \"${key}\": ${json}")
+  endif()
+endforeach()
+if(NOT json MATCHES "\"threads\": 2," OR NOT json MATCHES "\"batch_size\": 8," OR NOT json MATCHES "\"layers\": \"20-16-4\"")
+  message(FATAL_ERROR "mlpk bench did not run what it was asked: ${json}")
+endif()
+execute_process(COMMAND ${MLPK} bench --activation swish ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "unknown activation 'swish'")
+  message(FATAL_ERROR "expected exit 2 naming the activation, got ${rc}: ${err}")
+endif()
