@@ -5,6 +5,8 @@
 #include <mlpk/error.hpp>
 #include <mlpk/optimizer.hpp>
 
+#include "parallel.hpp"
+
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -99,7 +101,13 @@ void Optimizer::step(Network& net) {
   last_norm_ = options_.clip_norm > 0.0f ? clip_by_global_norm(g, options_.clip_norm) : 0.0;
   if (state_.size() != state_count() || (!state_.empty() && state_.front().size() != w.size()))
     state_.assign(state_count(), std::vector<float>(w.size(), 0.0f));
-  update(w, g, current_learning_rate(), state_);
+  // Element-wise, so fixed chunks on the network's threads change nothing in the result.
+  constexpr std::size_t kChunk = 1 << 14;
+  const float lr = current_learning_rate();
+  net.parallel_->for_each((w.size() + kChunk - 1) / kChunk, [&](std::size_t c) {
+    const std::size_t begin = c * kChunk, end = std::min(w.size(), begin + kChunk);
+    update(w, g, lr, state_, begin, end);
+  });
   ++steps_;
 }
 
@@ -119,19 +127,20 @@ Sgd::Sgd(float learning_rate) : Optimizer([&] {
   return o;
 }()) {}
 
-void Sgd::update(std::span<float> w, std::span<const float> g, float lr, std::vector<std::vector<float>>&) {
+void Sgd::update(std::span<float> w, std::span<const float> g, float lr, std::vector<std::vector<float>>&,
+                 std::size_t begin, std::size_t end) {
   const double wd = options().weight_decay;
-  for (std::size_t i = 0; i < w.size(); ++i) {
+  for (std::size_t i = begin; i < end; ++i) {
     const double grad = g[i] + wd * w[i];
     w[i] = static_cast<float>(w[i] - lr * grad);
   }
 }
 
 void Momentum::update(std::span<float> w, std::span<const float> g, float lr,
-                      std::vector<std::vector<float>>& state) {
+                      std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) {
   const double wd = options().weight_decay, mu = options().momentum;
   std::vector<float>& v = state[0];
-  for (std::size_t i = 0; i < w.size(); ++i) {
+  for (std::size_t i = begin; i < end; ++i) {
     const double grad = g[i] + wd * w[i];
     const double velocity = mu * v[i] + grad;
     v[i] = static_cast<float>(velocity);
@@ -141,14 +150,14 @@ void Momentum::update(std::span<float> w, std::span<const float> g, float lr,
 }
 
 void Adam::update(std::span<float> w, std::span<const float> g, float lr,
-                  std::vector<std::vector<float>>& state) {
+                  std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) {
   const double wd = options().weight_decay, b1 = options().beta1, b2 = options().beta2,
                eps = options().epsilon;
   const double t = static_cast<double>(steps() + 1);
   const double correction1 = 1.0 - std::pow(b1, t), correction2 = 1.0 - std::pow(b2, t);
   std::vector<float>& m = state[0];
   std::vector<float>& s = state[1];
-  for (std::size_t i = 0; i < w.size(); ++i) {
+  for (std::size_t i = begin; i < end; ++i) {
     double weight = w[i];
     double grad = g[i];
     if (decoupled_)

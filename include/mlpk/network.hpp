@@ -52,6 +52,7 @@ struct Architecture {
 //   automatic: he_normal when the layer's activation is relu-like, xavier_uniform otherwise.
 enum class Init { automatic, xavier_uniform, xavier_normal, he_uniform, he_normal };
 
+class Optimizer;
 class Parallel;
 
 // The thread count a Network uses by default: MLPK_NUM_THREADS if set (throws mlpk::Error when
@@ -109,6 +110,7 @@ class Network {
   ConstMatrixView activation(std::size_t l) const;
 
  private:
+  friend class Optimizer;  // updates the parameters on this network's threads
   void reserve_batch(std::size_t n);
   void check_targets(ConstMatrixView y) const;
 

@@ -93,9 +93,10 @@ class Optimizer {
   void restore(std::uint64_t steps, std::vector<std::vector<float>> state);
 
  protected:
-  // The update of one step with rate lr; `state` has state_count() arrays sized like w.
+  // The update of one step with rate lr, on the elements [begin, end) of w, g and every state
+  // array; `state` has state_count() arrays sized like w. Called concurrently on disjoint ranges.
   virtual void update(std::span<float> w, std::span<const float> g, float lr,
-                      std::vector<std::vector<float>>& state) = 0;
+                      std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) = 0;
 
  private:
   OptimizerOptions options_;
@@ -115,7 +116,7 @@ class Sgd final : public Optimizer {
 
  protected:
   void update(std::span<float> w, std::span<const float> g, float lr,
-              std::vector<std::vector<float>>& state) override;
+              std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) override;
 };
 
 // Heavy-ball momentum, or Nesterov's variant.
@@ -129,7 +130,7 @@ class Momentum final : public Optimizer {
 
  protected:
   void update(std::span<float> w, std::span<const float> g, float lr,
-              std::vector<std::vector<float>>& state) override;
+              std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) override;
 
  private:
   bool nesterov_;
@@ -144,7 +145,7 @@ class Adam final : public Optimizer {
 
  protected:
   void update(std::span<float> w, std::span<const float> g, float lr,
-              std::vector<std::vector<float>>& state) override;
+              std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) override;
 
  private:
   bool decoupled_;
