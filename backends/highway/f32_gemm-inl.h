@@ -31,23 +31,52 @@ namespace mlpk::highway {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Tile and block sizes of this target. The tile is MR rows x 2 vectors: 2*MR accumulators,
-// 2 vectors of B and one broadcast of A must fit in the register file.
+// Tile and block sizes of this target. A tile is MR rows x NV vectors: MR*NV accumulators, NV
+// vectors of B and one broadcast of A must fit in the register file. The MLPK_HWY_GEMM_* macros
+// exist for tuning experiments only.
 #if HWY_TARGET <= HWY_AVX3
-// 32 zmm: 28 accumulators + 2 B vectors + 1 broadcast.
-inline constexpr std::size_t kGemmMR = 14;
-inline constexpr std::size_t kGemmKC = 256;  // B micro-panel: 256 x 32 floats = 32 KiB of L1
-inline constexpr std::size_t kGemmMC = 196;  // A block: 196 x 256 floats = 196 KiB of L2
-inline constexpr std::size_t kGemmNC = 2048;
+// 32 zmm registers.
+#ifndef MLPK_HWY_GEMM_MR
+#define MLPK_HWY_GEMM_MR 14
+#endif
+#ifndef MLPK_HWY_GEMM_NV
+#define MLPK_HWY_GEMM_NV 2
+#endif
+#ifndef MLPK_HWY_GEMM_KC
+#define MLPK_HWY_GEMM_KC 256
+#endif
+#ifndef MLPK_HWY_GEMM_MC
+#define MLPK_HWY_GEMM_MC 196
+#endif
+#ifndef MLPK_HWY_GEMM_NC
+#define MLPK_HWY_GEMM_NC 2048
+#endif
+inline constexpr std::size_t kGemmMR = MLPK_HWY_GEMM_MR;
+inline constexpr std::size_t kGemmNV = MLPK_HWY_GEMM_NV;
+inline constexpr std::size_t kGemmKC = MLPK_HWY_GEMM_KC;
+inline constexpr std::size_t kGemmMC = MLPK_HWY_GEMM_MC;
+inline constexpr std::size_t kGemmNC = MLPK_HWY_GEMM_NC;
+// Narrow outputs (N <= one vector, e.g. 10 classes): one vector per row, more rows.
+inline constexpr std::size_t kGemmNarrowMR = 16;
 #else
-// 16 ymm/xmm: 12 accumulators + 2 B vectors + 1 broadcast.
+// 16 ymm/xmm registers: 12 accumulators + 2 B vectors + 1 broadcast.
 inline constexpr std::size_t kGemmMR = 6;
+inline constexpr std::size_t kGemmNV = 2;
 inline constexpr std::size_t kGemmKC = 256;
 inline constexpr std::size_t kGemmMC = 144;
 inline constexpr std::size_t kGemmNC = 2048;
+inline constexpr std::size_t kGemmNarrowMR = 12;
 #endif
 
 // --- epilogues: what happens to a finished MR x NR tile of accumulators -----------------------
+
+// Number of valid lanes of vector v in a row segment of `cols` columns.
+template <class D>
+HWY_INLINE std::size_t LanesOf(D d, std::size_t v, std::size_t cols) {
+  const std::size_t lanes = hn::Lanes(d);
+  const std::size_t start = v * lanes;
+  return cols <= start ? 0 : std::min(lanes, cols - start);
+}
 
 // C = alpha * acc + beta * C. `read_c` is false when beta == 0 on the first K block, so that NaN
 // in C never propagates; later K blocks accumulate with beta = 1.
@@ -58,31 +87,28 @@ struct GemmEpilogue {
   float beta;
   bool read_c;
 
-  template <class D, class V>
-  HWY_INLINE void Row(D d, V v0, V v1, std::size_t i, std::size_t j, std::size_t cols) const {
+  template <std::size_t NV, class D, class V>
+  HWY_INLINE void Row(D d, const V (&acc)[NV], std::size_t i, std::size_t j,
+                      std::size_t cols) const {
     const std::size_t lanes = hn::Lanes(d);
     float* p = c + i * ldc + j;
     const V va = hn::Set(d, alpha);
-    v0 = hn::Mul(va, v0);
-    v1 = hn::Mul(va, v1);
-    if (HWY_LIKELY(cols == 2 * lanes)) {
-      if (read_c) {
-        const V vb = hn::Set(d, beta);
-        v0 = hn::MulAdd(vb, hn::LoadU(d, p), v0);
-        v1 = hn::MulAdd(vb, hn::LoadU(d, p + lanes), v1);
+    const V vb = hn::Set(d, beta);
+    if (HWY_LIKELY(cols == NV * lanes)) {
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) {
+        V t = hn::Mul(va, acc[v]);
+        if (read_c) t = hn::MulAdd(vb, hn::LoadU(d, p + v * lanes), t);
+        hn::StoreU(t, d, p + v * lanes);
       }
-      hn::StoreU(v0, d, p);
-      hn::StoreU(v1, d, p + lanes);
       return;
     }
-    const std::size_t n0 = std::min(cols, lanes);
-    const std::size_t n1 = cols - n0;
-    const V vb = hn::Set(d, beta);
-    if (read_c) v0 = hn::MulAdd(vb, LoadTail(d, p, n0), v0);
-    StoreTail(d, v0, p, n0);
-    if (n1 != 0) {
-      if (read_c) v1 = hn::MulAdd(vb, LoadTail(d, p + lanes, n1), v1);
-      StoreTail(d, v1, p + lanes, n1);
+    for (std::size_t v = 0; v < NV; ++v) {
+      const std::size_t n = LanesOf(d, v, cols);
+      if (n == 0) break;
+      V t = hn::Mul(va, acc[v]);
+      if (read_c) t = hn::MulAdd(vb, LoadTail(d, p + v * lanes, n), t);
+      StoreTail(d, t, p + v * lanes, n);
     }
   }
 };
@@ -99,84 +125,80 @@ struct DenseEpilogue {
   bool first;  // no partial sum to add
   bool last;   // add bias, apply g, write A
 
-  template <class D, class V>
-  HWY_INLINE V Finish(D d, V t, const float* p, const float* b, std::size_t n, bool full) const {
-    if (!first) t = hn::Add(t, full ? hn::LoadU(d, p) : LoadTail(d, p, n));
-    if (last) t = hn::Add(t, full ? hn::LoadU(d, b) : LoadTail(d, b, n));
-    return t;
-  }
-
-  template <class D, class V>
-  HWY_INLINE void Put(D d, V t, float* pz, float* pa, std::size_t n, bool full) const {
-    if (!last || z != a) full ? hn::StoreU(t, d, pz) : StoreTail(d, t, pz, n);
-    if (last) {
-      const V g = ActivationForward<G>(d, t);
-      full ? hn::StoreU(g, d, pa) : StoreTail(d, g, pa, n);
+  template <bool kFull, class D, class V>
+  HWY_INLINE void Vector(D d, V t, float* pz, float* pa, const float* b, std::size_t n) const {
+    if (!first) t = hn::Add(t, LoadPart<kFull>(d, pz, n));
+    if (!last) {
+      StorePart<kFull>(d, t, pz, n);
+      return;
     }
+    t = hn::Add(t, LoadPart<kFull>(d, b, n));
+    if (z != a) StorePart<kFull>(d, t, pz, n);
+    StorePart<kFull>(d, ActivationForward<G>(d, t), pa, n);
   }
 
-  template <class D, class V>
-  HWY_INLINE void Row(D d, V v0, V v1, std::size_t i, std::size_t j, std::size_t cols) const {
+  template <std::size_t NV, class D, class V>
+  HWY_INLINE void Row(D d, const V (&acc)[NV], std::size_t i, std::size_t j,
+                      std::size_t cols) const {
     const std::size_t lanes = hn::Lanes(d);
     float* pz = z + i * ldz + j;
     float* pa = a + i * lda + j;
     const float* b = bias + j;
-    if (HWY_LIKELY(cols == 2 * lanes)) {
-      v0 = Finish(d, v0, pz, b, lanes, true);
-      v1 = Finish(d, v1, pz + lanes, b + lanes, lanes, true);
-      Put(d, v0, pz, pa, lanes, true);
-      Put(d, v1, pz + lanes, pa + lanes, lanes, true);
+    if (HWY_LIKELY(cols == NV * lanes)) {
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v)
+        Vector<true>(d, acc[v], pz + v * lanes, pa + v * lanes, b + v * lanes, lanes);
       return;
     }
-    const std::size_t n0 = std::min(cols, lanes);
-    const std::size_t n1 = cols - n0;
-    Put(d, Finish(d, v0, pz, b, n0, false), pz, pa, n0, false);
-    if (n1 != 0)
-      Put(d, Finish(d, v1, pz + lanes, b + lanes, n1, false), pz + lanes, pa + lanes, n1, false);
+    for (std::size_t v = 0; v < NV; ++v) {
+      const std::size_t n = LanesOf(d, v, cols);
+      if (n == 0) break;
+      Vector<false>(d, acc[v], pz + v * lanes, pa + v * lanes, b + v * lanes, n);
+    }
   }
 };
 
 // --- the micro-kernel -----------------------------------------------------------------------
 
-// acc[MR][2 vectors] = sum over k of packed A column k (broadcast) times packed B row k, then the
-// epilogue writes the `rows` x `cols` valid part at (i0, j0). MR is a template parameter so that
-// the accumulators are named registers after full unrolling.
-template <std::size_t MR, class D, class Epilogue>
+// acc[MR][NV] = sum over k of packed A column k (broadcast) times packed B row k, then the
+// epilogue writes the `rows` x `cols` valid part at (i0, j0). MR and NV are template parameters
+// so that the accumulators become named registers after full unrolling.
+template <std::size_t MR, std::size_t NV, class D, class Epilogue>
 HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, const float* HWY_RESTRICT ap,
                                 const float* HWY_RESTRICT bp, std::size_t rows,
                                 std::size_t cols, std::size_t i0, std::size_t j0,
                                 const Epilogue& epilogue) {
   using V = hn::Vec<D>;
   const std::size_t lanes = hn::Lanes(d);
-  V c0[MR], c1[MR];
-#pragma GCC unroll 16
-  for (std::size_t r = 0; r < MR; ++r) {
-    c0[r] = hn::Zero(d);
-    c1[r] = hn::Zero(d);
-  }
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
   for (std::size_t k = 0; k < kc; ++k) {
-    const V b0 = hn::Load(d, bp);
-    const V b1 = hn::Load(d, bp + lanes);
-#pragma GCC unroll 16
+    V b[NV];
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) b[v] = hn::Load(d, bp + v * lanes);
+#pragma GCC unroll 32
     for (std::size_t r = 0; r < MR; ++r) {
       const V av = hn::Set(d, ap[r]);
-      c0[r] = hn::MulAdd(av, b0, c0[r]);
-      c1[r] = hn::MulAdd(av, b1, c1[r]);
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
     }
     ap += MR;
-    bp += 2 * lanes;
+    bp += NV * lanes;
   }
-#pragma GCC unroll 16
+#pragma GCC unroll 32
   for (std::size_t r = 0; r < MR; ++r)
-    if (r < rows) epilogue.Row(d, c0[r], c1[r], i0 + r, j0, cols);
+    if (r < rows) epilogue.template Row<NV>(d, acc[r], i0 + r, j0, cols);
 }
 
 // --- packing ----------------------------------------------------------------------------------
 
 // Packs rows [i0, i0+mc) x depth [k0, k0+kc) of op(A) into MR-row micro-panels.
 template <std::size_t MR>
-HWY_INLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t mc,
-                      std::size_t k0, std::size_t kc, float* HWY_RESTRICT dst) {
+HWY_NOINLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t mc,
+                        std::size_t k0, std::size_t kc, float* HWY_RESTRICT dst) {
   for (std::size_t ir = 0; ir < mc; ir += MR, dst += MR * kc) {
     const std::size_t rows = std::min(MR, mc - ir);
     if (ta == Trans::N) {
@@ -186,7 +208,7 @@ HWY_INLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t m
         src[r] = a.data + (i0 + ir + (r < rows ? r : 0)) * a.stride + k0;
       if (rows == MR) {
         for (std::size_t k = 0; k < kc; ++k)
-#pragma GCC unroll 16
+#pragma GCC unroll 32
           for (std::size_t r = 0; r < MR; ++r) dst[k * MR + r] = src[r][k];
       } else {
         for (std::size_t k = 0; k < kc; ++k)
@@ -197,7 +219,7 @@ HWY_INLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t m
       const float* src = a.data + k0 * a.stride + i0 + ir;
       if (rows == MR) {
         for (std::size_t k = 0; k < kc; ++k, src += a.stride)
-#pragma GCC unroll 16
+#pragma GCC unroll 32
           for (std::size_t r = 0; r < MR; ++r) dst[k * MR + r] = src[r];
       } else {
         for (std::size_t k = 0; k < kc; ++k, src += a.stride)
@@ -207,29 +229,28 @@ HWY_INLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t m
   }
 }
 
-// Packs depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) into NR-column micro-panels.
-template <class D>
-HWY_INLINE void PackB(D d, Trans tb, ConstMatrixView b, std::size_t k0, std::size_t kc,
-                      std::size_t j0, std::size_t nc, float* HWY_RESTRICT dst) {
+// Packs depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) into NR = NV vector column micro-panels.
+template <std::size_t NV, class D>
+HWY_NOINLINE void PackB(D d, Trans tb, ConstMatrixView b, std::size_t k0, std::size_t kc,
+                        std::size_t j0, std::size_t nc, float* HWY_RESTRICT dst) {
   const std::size_t lanes = hn::Lanes(d);
-  const std::size_t nr = 2 * lanes;
+  const std::size_t nr = NV * lanes;
   for (std::size_t jr = 0; jr < nc; jr += nr, dst += nr * kc) {
     const std::size_t cols = std::min(nr, nc - jr);
     if (tb == Trans::N) {
       // op(B)(k, j) = b(k, j): each k is a contiguous run of NR elements.
       const float* src = b.data + k0 * b.stride + j0 + jr;
       if (cols == nr) {
-        for (std::size_t k = 0; k < kc; ++k, src += b.stride) {
-          hn::Store(hn::LoadU(d, src), d, dst + k * nr);
-          hn::Store(hn::LoadU(d, src + lanes), d, dst + k * nr + lanes);
-        }
+        for (std::size_t k = 0; k < kc; ++k, src += b.stride)
+#pragma GCC unroll 4
+          for (std::size_t v = 0; v < NV; ++v)
+            hn::Store(hn::LoadU(d, src + v * lanes), d, dst + k * nr + v * lanes);
       } else {
-        const std::size_t n0 = std::min(cols, lanes);
-        const std::size_t n1 = cols - n0;
-        for (std::size_t k = 0; k < kc; ++k, src += b.stride) {
-          hn::Store(LoadTail(d, src, n0), d, dst + k * nr);
-          hn::Store(n1 ? LoadTail(d, src + lanes, n1) : hn::Zero(d), d, dst + k * nr + lanes);
-        }
+        for (std::size_t k = 0; k < kc; ++k, src += b.stride)
+          for (std::size_t v = 0; v < NV; ++v) {
+            const std::size_t n = LanesOf(d, v, cols);
+            hn::Store(n ? LoadTail(d, src + v * lanes, n) : hn::Zero(d), d, dst + k * nr + v * lanes);
+          }
       }
     } else {
       // op(B)(k, j) = b(j, k): transpose; read each source row sequentially.
@@ -255,15 +276,14 @@ inline std::size_t EvenBlock(std::size_t total, std::size_t max_block, std::size
   return (block + multiple - 1) / multiple * multiple;
 }
 
-// C-shaped output of M x N from op(A) (M x K) and op(B) (K x N); make_epilogue(first, last)
-// gives the epilogue for the K block that is first / last.
-template <class MakeEpilogue>
-HWY_NOINLINE void GemmBlocked(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixView b,
-                              std::size_t m, std::size_t n, std::size_t k,
-                              const MakeEpilogue& make_epilogue) {
+// The M x N output from op(A) (M x K) and op(B) (K x N) with MR x NV-vector tiles;
+// make_epilogue(first, last) gives the epilogue for the K block that is first / last.
+template <std::size_t MR, std::size_t NV, class MakeEpilogue>
+HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixView b,
+                                   std::size_t m, std::size_t n, std::size_t k,
+                                   const MakeEpilogue& make_epilogue) {
   const hn::ScalableTag<float> d;
-  constexpr std::size_t MR = kGemmMR;
-  const std::size_t nr = 2 * hn::Lanes(d);
+  const std::size_t nr = NV * hn::Lanes(d);
   const std::size_t kc_step = EvenBlock(k, kGemmKC, 1);
   const std::size_t mc_step = EvenBlock(m, kGemmMC, MR);
   const std::size_t nc_step = EvenBlock(n, kGemmNC, nr);
@@ -274,7 +294,7 @@ HWY_NOINLINE void GemmBlocked(Trans ta, Trans tb, ConstMatrixView a, ConstMatrix
     const std::size_t nc = std::min(nc_step, n - jc);
     for (std::size_t pc = 0; pc < k; pc += kc_step) {
       const std::size_t kc = std::min(kc_step, k - pc);
-      PackB(d, tb, b, pc, kc, jc, nc, packed_b);
+      PackB<NV>(d, tb, b, pc, kc, jc, nc, packed_b);
       const auto epilogue = make_epilogue(pc == 0, pc + kc == k);
       for (std::size_t ic = 0; ic < m; ic += mc_step) {
         const std::size_t mc = std::min(mc_step, m - ic);
@@ -283,13 +303,25 @@ HWY_NOINLINE void GemmBlocked(Trans ta, Trans tb, ConstMatrixView a, ConstMatrix
           const std::size_t cols = std::min(nr, nc - jr);
           const float* bp = packed_b + jr * kc;
           for (std::size_t ir = 0; ir < mc; ir += MR) {
-            GemmMicroKernel<MR>(d, kc, packed_a + ir * kc, bp, std::min(MR, mc - ir), cols,
-                                ic + ir, jc + jr, epilogue);
+            GemmMicroKernel<MR, NV>(d, kc, packed_a + ir * kc, bp, std::min(MR, mc - ir), cols,
+                                    ic + ir, jc + jr, epilogue);
           }
         }
       }
     }
   }
+}
+
+// Picks the tile shape: one-vector-wide tiles when the whole output is that narrow.
+template <class MakeEpilogue>
+HWY_INLINE void GemmBlocked(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixView b,
+                            std::size_t m, std::size_t n, std::size_t k,
+                            const MakeEpilogue& make_epilogue) {
+  const hn::ScalableTag<float> d;
+  if (kGemmNV > 1 && n <= hn::Lanes(d))
+    GemmBlockedTiles<kGemmNarrowMR, 1>(ta, tb, a, b, m, n, k, make_epilogue);
+  else
+    GemmBlockedTiles<kGemmMR, kGemmNV>(ta, tb, a, b, m, n, k, make_epilogue);
 }
 
 inline void Gemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b,
