@@ -160,14 +160,36 @@ struct DenseEpilogue {
 
 // --- the micro-kernel -----------------------------------------------------------------------
 
-// acc[MR][NV] = sum over k of packed A column k (broadcast) times packed B row k, then the
+// Where the micro-kernel finds element (r, k) of its MR x kc slice of op(A).
+// A packed micro-panel: (r, k) at [k * MR + r].
+template <std::size_t MR>
+struct PackedPanelA {
+  const float* p;
+  HWY_INLINE float At(std::size_t r) const { return p[r]; }
+  HWY_INLINE void Next() { p += MR; }
+};
+// Unpacked op(A) = A (row-major): rows `row_step` apart, k contiguous.
+struct RowMajorA {
+  const float* p;
+  std::size_t row_step;
+  HWY_INLINE float At(std::size_t r) const { return p[r * row_step]; }
+  HWY_INLINE void Next() { p += 1; }
+};
+// Unpacked op(A) = A^T: rows contiguous, k `k_step` apart.
+struct TransposedA {
+  const float* p;
+  std::size_t k_step;
+  HWY_INLINE float At(std::size_t r) const { return p[r]; }
+  HWY_INLINE void Next() { p += k_step; }
+};
+
+// acc[MR][NV] = sum over k of column k of A's slice (broadcast) times packed B row k, then the
 // epilogue writes the `rows` x `cols` valid part at (i0, j0). MR and NV are template parameters
 // so that the accumulators become named registers after full unrolling.
-template <std::size_t MR, std::size_t NV, class D, class Epilogue>
-HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, const float* HWY_RESTRICT ap,
-                                const float* HWY_RESTRICT bp, std::size_t rows,
-                                std::size_t cols, std::size_t i0, std::size_t j0,
-                                const Epilogue& epilogue) {
+template <std::size_t MR, std::size_t NV, class D, class ASlice, class Epilogue>
+HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, ASlice ap, const float* HWY_RESTRICT bp,
+                                std::size_t rows, std::size_t cols, std::size_t i0,
+                                std::size_t j0, const Epilogue& epilogue) {
   using V = hn::Vec<D>;
   const std::size_t lanes = hn::Lanes(d);
   V acc[MR][NV];
@@ -181,11 +203,11 @@ HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, const float* HWY_RESTRICT a
     for (std::size_t v = 0; v < NV; ++v) b[v] = hn::Load(d, bp + v * lanes);
 #pragma GCC unroll 32
     for (std::size_t r = 0; r < MR; ++r) {
-      const V av = hn::Set(d, ap[r]);
+      const V av = hn::Set(d, ap.At(r));
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
     }
-    ap += MR;
+    ap.Next();
     bp += NV * lanes;
   }
 #pragma GCC unroll 32
@@ -278,7 +300,9 @@ inline std::size_t EvenBlock(std::size_t total, std::size_t max_block, std::size
 
 // The M x N output from op(A) (M x K) and op(B) (K x N) with MR x NV-vector tiles;
 // make_epilogue(first, last) gives the epilogue for the K block that is first / last.
-template <std::size_t MR, std::size_t NV, class MakeEpilogue>
+// kPackA: pack A into micro-panels (pays off when each is reused over many column tiles); else
+// full tiles broadcast straight from A (narrow outputs, where a panel is used once).
+template <std::size_t MR, std::size_t NV, bool kPackA, class MakeEpilogue>
 HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixView b,
                                    std::size_t m, std::size_t n, std::size_t k,
                                    const MakeEpilogue& make_epilogue) {
@@ -298,13 +322,27 @@ HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstM
       const auto epilogue = make_epilogue(pc == 0, pc + kc == k);
       for (std::size_t ic = 0; ic < m; ic += mc_step) {
         const std::size_t mc = std::min(mc_step, m - ic);
-        PackA<MR>(ta, a, ic, mc, pc, kc, packed_a);
+        if (kPackA) PackA<MR>(ta, a, ic, mc, pc, kc, packed_a);
         for (std::size_t jr = 0; jr < nc; jr += nr) {
           const std::size_t cols = std::min(nr, nc - jr);
           const float* bp = packed_b + jr * kc;
           for (std::size_t ir = 0; ir < mc; ir += MR) {
-            GemmMicroKernel<MR, NV>(d, kc, packed_a + ir * kc, bp, std::min(MR, mc - ir), cols,
-                                    ic + ir, jc + jr, epilogue);
+            const std::size_t rows = std::min(MR, mc - ir);
+            const std::size_t i = ic + ir;
+            if (kPackA) {
+              GemmMicroKernel<MR, NV>(d, kc, PackedPanelA<MR>{packed_a + ir * kc}, bp, rows, cols,
+                                      i, jc + jr, epilogue);
+            } else if (rows < MR) {  // the edge tile: pack its rows, zero-padded
+              PackA<MR>(ta, a, i, rows, pc, kc, packed_a);
+              GemmMicroKernel<MR, NV>(d, kc, PackedPanelA<MR>{packed_a}, bp, rows, cols, i,
+                                      jc + jr, epilogue);
+            } else if (ta == Trans::N) {
+              GemmMicroKernel<MR, NV>(d, kc, RowMajorA{a.data + i * a.stride + pc, a.stride}, bp,
+                                      rows, cols, i, jc + jr, epilogue);
+            } else {
+              GemmMicroKernel<MR, NV>(d, kc, TransposedA{a.data + pc * a.stride + i, a.stride},
+                                      bp, rows, cols, i, jc + jr, epilogue);
+            }
           }
         }
       }
@@ -319,9 +357,9 @@ HWY_INLINE void GemmBlocked(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixVi
                             const MakeEpilogue& make_epilogue) {
   const hn::ScalableTag<float> d;
   if (kGemmNV > 1 && n <= hn::Lanes(d))
-    GemmBlockedTiles<kGemmNarrowMR, 1>(ta, tb, a, b, m, n, k, make_epilogue);
+    GemmBlockedTiles<kGemmNarrowMR, 1, false>(ta, tb, a, b, m, n, k, make_epilogue);
   else
-    GemmBlockedTiles<kGemmMR, kGemmNV>(ta, tb, a, b, m, n, k, make_epilogue);
+    GemmBlockedTiles<kGemmMR, kGemmNV, true>(ta, tb, a, b, m, n, k, make_epilogue);
 }
 
 inline void Gemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b,
