@@ -19,6 +19,7 @@
 #define MLPK_HIGHWAY_F32_GEMM_INL_H_
 #endif
 
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 
 #include "f32_common-inl.h"
@@ -87,6 +88,14 @@ struct GemmEpilogue {
   float beta;
   bool read_c;
 
+  // Brings the tile's rows of C toward L1 while the K loop runs: C is read (beta != 0 or a later
+  // K block) and written once per K block, and between blocks it has left L1 and L2.
+  template <std::size_t NV, class D>
+  HWY_INLINE void Prefetch(D d, std::size_t i, std::size_t j) const {
+    const float* p = c + i * ldc + j;
+    for (std::size_t v = 0; v < NV; ++v) hwy::Prefetch(p + v * hn::Lanes(d));
+  }
+
   template <std::size_t NV, class D, class V>
   HWY_INLINE void Row(D d, const V (&acc)[NV], std::size_t i, std::size_t j,
                       std::size_t cols) const {
@@ -124,6 +133,17 @@ struct DenseEpilogue {
   const float* bias;
   bool first;  // no partial sum to add
   bool last;   // add bias, apply g, write A
+
+  // See GemmEpilogue::Prefetch: the partial sums in Z are read back, A is written.
+  template <std::size_t NV, class D>
+  HWY_INLINE void Prefetch(D d, std::size_t i, std::size_t j) const {
+    const float* pz = z + i * ldz + j;
+    const float* pa = a + i * lda + j;
+    for (std::size_t v = 0; v < NV; ++v) {
+      hwy::Prefetch(pz + v * hn::Lanes(d));
+      if (last && a != z) hwy::Prefetch(pa + v * hn::Lanes(d));
+    }
+  }
 
   template <bool kFull, class D, class V>
   HWY_INLINE void Vector(D d, V t, float* pz, float* pa, const float* b, std::size_t n) const {
@@ -197,6 +217,7 @@ HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, ASlice ap, const float* HWY
   for (std::size_t r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  for (std::size_t r = 0; r < rows; ++r) epilogue.template Prefetch<NV>(d, i0 + r, j0);
   for (std::size_t k = 0; k < kc; ++k) {
     V b[NV];
 #pragma GCC unroll 4
@@ -217,6 +238,41 @@ HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, ASlice ap, const float* HWY
 
 // --- packing ----------------------------------------------------------------------------------
 
+// Transposing copy of a rows x cols block: out[c * out_stride + r] = src[r * src_stride + c].
+// Packing op(A) = A and op(B) = B^T needs it. 4 x 4 blocks are transposed in 128-bit registers
+// (4 loads, 8 shuffles, 4 stores for 16 elements); the ragged edges are copied one by one.
+HWY_INLINE void TransposeCopy(const float* HWY_RESTRICT src, std::size_t src_stride,
+                              std::size_t rows, std::size_t cols, float* HWY_RESTRICT out,
+                              std::size_t out_stride) {
+  std::size_t r0 = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::FixedTag<float, 4> d4;
+  for (; r0 + 4 <= rows; r0 += 4) {
+    const float* s = src + r0 * src_stride;
+    std::size_t c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const auto x0 = hn::LoadU(d4, s + c);
+      const auto x1 = hn::LoadU(d4, s + src_stride + c);
+      const auto x2 = hn::LoadU(d4, s + 2 * src_stride + c);
+      const auto x3 = hn::LoadU(d4, s + 3 * src_stride + c);
+      const auto t0 = hn::InterleaveLower(d4, x0, x1);  // x0[0] x1[0] x0[1] x1[1]
+      const auto t1 = hn::InterleaveLower(d4, x2, x3);  // x2[0] x3[0] x2[1] x3[1]
+      const auto t2 = hn::InterleaveUpper(d4, x0, x1);  // x0[2] x1[2] x0[3] x1[3]
+      const auto t3 = hn::InterleaveUpper(d4, x2, x3);
+      float* o = out + c * out_stride + r0;
+      hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, o);
+      hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, o + out_stride);
+      hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, o + 2 * out_stride);
+      hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, o + 3 * out_stride);
+    }
+    for (; c < cols; ++c)
+      for (std::size_t r = r0; r < r0 + 4; ++r) out[c * out_stride + r] = src[r * src_stride + c];
+  }
+#endif
+  for (; r0 < rows; ++r0)
+    for (std::size_t c = 0; c < cols; ++c) out[c * out_stride + r0] = src[r0 * src_stride + c];
+}
+
 // Packs rows [i0, i0+mc) x depth [k0, k0+kc) of op(A) into MR-row micro-panels.
 template <std::size_t MR>
 HWY_NOINLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t mc,
@@ -224,18 +280,11 @@ HWY_NOINLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t
   for (std::size_t ir = 0; ir < mc; ir += MR, dst += MR * kc) {
     const std::size_t rows = std::min(MR, mc - ir);
     if (ta == Trans::N) {
-      // op(A)(i, k) = a(i, k): gather one element from each of MR rows per k.
-      const float* src[MR];
-      for (std::size_t r = 0; r < MR; ++r)
-        src[r] = a.data + (i0 + ir + (r < rows ? r : 0)) * a.stride + k0;
-      if (rows == MR) {
+      // op(A)(i, k) = a(i, k): a transpose of the rows x kc block; zero the padding rows.
+      TransposeCopy(a.data + (i0 + ir) * a.stride + k0, a.stride, rows, kc, dst, MR);
+      if (rows < MR)
         for (std::size_t k = 0; k < kc; ++k)
-#pragma GCC unroll 32
-          for (std::size_t r = 0; r < MR; ++r) dst[k * MR + r] = src[r][k];
-      } else {
-        for (std::size_t k = 0; k < kc; ++k)
-          for (std::size_t r = 0; r < MR; ++r) dst[k * MR + r] = r < rows ? src[r][k] : 0.0f;
-      }
+          for (std::size_t r = rows; r < MR; ++r) dst[k * MR + r] = 0.0f;
     } else {
       // op(A)(i, k) = a(k, i): each k is a contiguous run of MR elements.
       const float* src = a.data + k0 * a.stride + i0 + ir;
@@ -275,15 +324,11 @@ HWY_NOINLINE void PackB(D d, Trans tb, ConstMatrixView b, std::size_t k0, std::s
           }
       }
     } else {
-      // op(B)(k, j) = b(j, k): transpose; read each source row sequentially.
-      for (std::size_t c = 0; c < nr; ++c) {
-        if (c < cols) {
-          const float* src = b.data + (j0 + jr + c) * b.stride + k0;
-          for (std::size_t k = 0; k < kc; ++k) dst[k * nr + c] = src[k];
-        } else {
-          for (std::size_t k = 0; k < kc; ++k) dst[k * nr + c] = 0.0f;
-        }
-      }
+      // op(B)(k, j) = b(j, k): a transpose of the cols x kc block; zero the padding columns.
+      TransposeCopy(b.data + (j0 + jr) * b.stride + k0, b.stride, cols, kc, dst, nr);
+      if (cols < nr)
+        for (std::size_t k = 0; k < kc; ++k)
+          for (std::size_t c = cols; c < nr; ++c) dst[k * nr + c] = 0.0f;
     }
   }
 }
