@@ -242,6 +242,22 @@ HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, ASlice ap, const float* HWY
     if (r < rows) epilogue.template Row<NV>(d, acc[r], i0 + r, j0, cols);
 }
 
+// GemmMicroKernel with NV or fewer vectors per row: `nv` (<= NV) is the width of this tile's
+// packed B micro-panel in vectors.
+template <std::size_t MR, std::size_t NV, class D, class ASlice, class Epilogue>
+HWY_INLINE void GemmMicroKernelUpTo(D d, std::size_t nv, std::size_t kc, ASlice ap,
+                                    const float* HWY_RESTRICT bp, std::size_t rows,
+                                    std::size_t cols, std::size_t i0, std::size_t j0,
+                                    const Epilogue& epilogue) {
+  if constexpr (NV > 1) {
+    if (HWY_UNLIKELY(nv < NV)) {
+      GemmMicroKernelUpTo<MR, NV - 1>(d, nv, kc, ap, bp, rows, cols, i0, j0, epilogue);
+      return;
+    }
+  }
+  GemmMicroKernel<MR, NV>(d, kc, ap, bp, rows, cols, i0, j0, epilogue);
+}
+
 // --- packing ----------------------------------------------------------------------------------
 
 // Transposing copy of a rows x cols block: out[c * out_stride + r] = src[r * src_stride + c].
@@ -310,7 +326,18 @@ HWY_NOINLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t
   }
 }
 
-// Packs depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) into NR = NV vector column micro-panels.
+// Width in floats of the packed B micro-panel that starts at column jr of an nc-wide block: NR,
+// except that a ragged last panel is only as many whole vectors wide as it needs, so that a
+// narrower micro-kernel computes it (64 columns are 48 + 16, not 48 + a third of 48).
+template <class D>
+HWY_INLINE std::size_t PanelWidth(D d, std::size_t nr, std::size_t jr, std::size_t nc) {
+  const std::size_t lanes = hn::Lanes(d);
+  const std::size_t cols = std::min(nr, nc - jr);
+  return (cols + lanes - 1) / lanes * lanes;
+}
+
+// Packs depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) into micro-panels of NR = NV vectors of
+// columns (the last one PanelWidth wide), each zero-padded to its width.
 template <std::size_t NV, class D>
 HWY_NOINLINE void PackB(D d, Trans tb, ConstMatrixView b, std::size_t k0, std::size_t kc,
                         std::size_t j0, std::size_t nc, float* HWY_RESTRICT dst) {
@@ -318,8 +345,9 @@ HWY_NOINLINE void PackB(D d, Trans tb, ConstMatrixView b, std::size_t k0, std::s
   const std::size_t nr = NV * lanes;
   for (std::size_t jr = 0; jr < nc; jr += nr, dst += nr * kc) {
     const std::size_t cols = std::min(nr, nc - jr);
+    const std::size_t width = PanelWidth(d, nr, jr, nc);
     if (tb == Trans::N) {
-      // op(B)(k, j) = b(k, j): each k is a contiguous run of NR elements.
+      // op(B)(k, j) = b(k, j): each k is a contiguous run of `width` elements.
       const float* src = b.data + k0 * b.stride + j0 + jr;
       if (cols == nr) {
         for (std::size_t k = 0; k < kc; ++k, src += b.stride)
@@ -328,17 +356,18 @@ HWY_NOINLINE void PackB(D d, Trans tb, ConstMatrixView b, std::size_t k0, std::s
             hn::Store(hn::LoadU(d, src + v * lanes), d, dst + k * nr + v * lanes);
       } else {
         for (std::size_t k = 0; k < kc; ++k, src += b.stride)
-          for (std::size_t v = 0; v < NV; ++v) {
+          for (std::size_t v = 0; v * lanes < width; ++v) {
             const std::size_t n = LanesOf(d, v, cols);
-            hn::Store(n ? LoadTail(d, src + v * lanes, n) : hn::Zero(d), d, dst + k * nr + v * lanes);
+            hn::Store(n == lanes ? hn::LoadU(d, src + v * lanes) : LoadTail(d, src + v * lanes, n),
+                      d, dst + k * width + v * lanes);
           }
       }
     } else {
       // op(B)(k, j) = b(j, k): a transpose of the cols x kc block; zero the padding columns.
-      TransposeCopy(b.data + (j0 + jr) * b.stride + k0, b.stride, cols, kc, dst, nr);
-      if (cols < nr)
+      TransposeCopy(b.data + (j0 + jr) * b.stride + k0, b.stride, cols, kc, dst, width);
+      if (cols < width)
         for (std::size_t k = 0; k < kc; ++k)
-          for (std::size_t c = cols; c < nr; ++c) dst[k * nr + c] = 0.0f;
+          for (std::size_t c = cols; c < width; ++c) dst[k * width + c] = 0.0f;
     }
   }
 }
@@ -355,9 +384,10 @@ inline std::size_t EvenBlock(std::size_t total, std::size_t max_block, std::size
 
 // The M x N output from op(A) (M x K) and op(B) (K x N) with MR x NV-vector tiles;
 // make_epilogue(first, last) gives the epilogue for the K block that is first / last.
-// kPackA: pack A into micro-panels (pays off when each is reused over many column tiles); else
-// full tiles broadcast straight from A (narrow outputs, where a panel is used once).
-template <std::size_t MR, std::size_t NV, bool kPackA, class MakeEpilogue>
+// A is packed into micro-panels when each is reused over several column tiles; otherwise full
+// tiles broadcast straight from A (narrow or small outputs, where packing would cost as much as
+// the product), and only the ragged last row tile is packed.
+template <std::size_t MR, std::size_t NV, class MakeEpilogue>
 HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixView b,
                                    std::size_t m, std::size_t n, std::size_t k,
                                    const MakeEpilogue& make_epilogue) {
@@ -368,6 +398,7 @@ HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstM
   const std::size_t nc_step = EvenBlock(n, kGemmNC, nr);
   float* packed_a = thread_scratch(0, mc_step * kc_step);
   float* packed_b = thread_scratch(1, nc_step * kc_step);
+  const bool pack_a = nc_step / nr > 2;
 
   for (std::size_t jc = 0; jc < n; jc += nc_step) {
     const std::size_t nc = std::min(nc_step, n - jc);
@@ -377,26 +408,28 @@ HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstM
       const auto epilogue = make_epilogue(pc == 0, pc + kc == k);
       for (std::size_t ic = 0; ic < m; ic += mc_step) {
         const std::size_t mc = std::min(mc_step, m - ic);
-        if (kPackA) PackA<MR>(ta, a, ic, mc, pc, kc, packed_a);
+        if (pack_a) PackA<MR>(ta, a, ic, mc, pc, kc, packed_a);
         for (std::size_t jr = 0; jr < nc; jr += nr) {
           const std::size_t cols = std::min(nr, nc - jr);
+          const std::size_t nv = PanelWidth(d, nr, jr, nc) / hn::Lanes(d);
           const float* bp = packed_b + jr * kc;
           for (std::size_t ir = 0; ir < mc; ir += MR) {
             const std::size_t rows = std::min(MR, mc - ir);
             const std::size_t i = ic + ir;
-            if (kPackA) {
-              GemmMicroKernel<MR, NV>(d, kc, PackedPanelA<MR>{packed_a + ir * kc}, bp, rows, cols,
-                                      i, jc + jr, epilogue);
+            const std::size_t j = jc + jr;
+            if (pack_a) {
+              GemmMicroKernelUpTo<MR, NV>(d, nv, kc, PackedPanelA<MR>{packed_a + ir * kc}, bp,
+                                          rows, cols, i, j, epilogue);
             } else if (rows < MR) {  // the edge tile: pack its rows, zero-padded
               PackA<MR>(ta, a, i, rows, pc, kc, packed_a);
-              GemmMicroKernel<MR, NV>(d, kc, PackedPanelA<MR>{packed_a}, bp, rows, cols, i,
-                                      jc + jr, epilogue);
+              GemmMicroKernelUpTo<MR, NV>(d, nv, kc, PackedPanelA<MR>{packed_a}, bp, rows, cols,
+                                          i, j, epilogue);
             } else if (ta == Trans::N) {
-              GemmMicroKernel<MR, NV>(d, kc, RowMajorA{a.data + i * a.stride + pc, a.stride}, bp,
-                                      rows, cols, i, jc + jr, epilogue);
+              GemmMicroKernelUpTo<MR, NV>(d, nv, kc, RowMajorA{a.data + i * a.stride + pc, a.stride},
+                                          bp, rows, cols, i, j, epilogue);
             } else {
-              GemmMicroKernel<MR, NV>(d, kc, TransposedA{a.data + pc * a.stride + i, a.stride},
-                                      bp, rows, cols, i, jc + jr, epilogue);
+              GemmMicroKernelUpTo<MR, NV>(d, nv, kc, TransposedA{a.data + pc * a.stride + i, a.stride},
+                                          bp, rows, cols, i, j, epilogue);
             }
           }
         }
@@ -412,9 +445,9 @@ HWY_INLINE void GemmBlocked(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixVi
                             const MakeEpilogue& make_epilogue) {
   const hn::ScalableTag<float> d;
   if (kGemmNV > 1 && n <= hn::Lanes(d))
-    GemmBlockedTiles<kGemmNarrowMR, 1, false>(ta, tb, a, b, m, n, k, make_epilogue);
+    GemmBlockedTiles<kGemmNarrowMR, 1>(ta, tb, a, b, m, n, k, make_epilogue);
   else
-    GemmBlockedTiles<kGemmMR, kGemmNV, true>(ta, tb, a, b, m, n, k, make_epilogue);
+    GemmBlockedTiles<kGemmMR, kGemmNV>(ta, tb, a, b, m, n, k, make_epilogue);
 }
 
 inline void Gemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b,
