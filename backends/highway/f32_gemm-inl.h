@@ -133,8 +133,17 @@ struct GemmEpilogue {
 
 // Dense forward: Z = acc (+ the partial sum of earlier K blocks) + bias, A = g(Z). Before the last
 // K block the partial sum is parked in Z (A when Z and A are the same matrix).
+template <Activation G, class D>
+HWY_NOINLINE hn::Vec<D> ActivationForwardOutOfLine(D d, hn::Vec<D> t) {
+  return ActivationForward<G>(d, t);
+}
+
 template <Activation G>
 struct DenseEpilogue {
+  // g built from exp/tanh polynomials, dozens of instructions per vector.
+  static constexpr bool kHeavy =
+      G == Activation::sigmoid || G == Activation::tanh || G == Activation::gelu;
+
   float* z;  // == a when only A is kept
   std::size_t ldz;
   float* a;
@@ -160,7 +169,13 @@ struct DenseEpilogue {
     }
     t = hn::Add(t, LoadPart<kFull>(d, b, n));
     if (z != a) StorePart<kFull>(d, t, pz, n);
-    StorePart<kFull>(d, ActivationForward<G>(d, t), pa, n);
+    if constexpr (kFull || !kHeavy) {
+      StorePart<kFull>(d, ActivationForward<G>(d, t), pa, n);
+    } else {
+      // Ragged tiles are rare: an out-of-line g keeps the code of every micro-kernel that
+      // handles them from doubling (compile time and i-cache), at the price of a few spills.
+      StorePart<kFull>(d, ActivationForwardOutOfLine<G>(d, t), pa, n);
+    }
   }
 
   template <std::size_t NV, class D, class V>
@@ -387,7 +402,9 @@ inline std::size_t EvenBlock(std::size_t total, std::size_t max_block, std::size
 // A is packed into micro-panels when each is reused over several column tiles; otherwise full
 // tiles broadcast straight from A (narrow or small outputs, where packing would cost as much as
 // the product), and only the ragged last row tile is packed.
-template <std::size_t MR, std::size_t NV, class MakeEpilogue>
+// kTransposedA: op(A) may be A^T (plain GEMM); dense forward always has op(A) = A, so its
+// instantiations leave that path out.
+template <std::size_t MR, std::size_t NV, bool kTransposedA, class MakeEpilogue>
 HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixView b,
                                    std::size_t m, std::size_t n, std::size_t k,
                                    const MakeEpilogue& make_epilogue) {
@@ -424,10 +441,10 @@ HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstM
               PackA<MR>(ta, a, i, rows, pc, kc, packed_a);
               GemmMicroKernelUpTo<MR, NV>(d, nv, kc, PackedPanelA<MR>{packed_a}, bp, rows, cols,
                                           i, j, epilogue);
-            } else if (ta == Trans::N) {
+            } else if (!kTransposedA || ta == Trans::N) {
               GemmMicroKernelUpTo<MR, NV>(d, nv, kc, RowMajorA{a.data + i * a.stride + pc, a.stride},
                                           bp, rows, cols, i, j, epilogue);
-            } else {
+            } else if constexpr (kTransposedA) {
               GemmMicroKernelUpTo<MR, NV>(d, nv, kc, TransposedA{a.data + pc * a.stride + i, a.stride},
                                           bp, rows, cols, i, j, epilogue);
             }
@@ -439,21 +456,21 @@ HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstM
 }
 
 // Picks the tile shape: one-vector-wide tiles when the whole output is that narrow.
-template <class MakeEpilogue>
+template <bool kTransposedA, class MakeEpilogue>
 HWY_INLINE void GemmBlocked(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixView b,
                             std::size_t m, std::size_t n, std::size_t k,
                             const MakeEpilogue& make_epilogue) {
   const hn::ScalableTag<float> d;
   if (kGemmNV > 1 && n <= hn::Lanes(d))
-    GemmBlockedTiles<kGemmNarrowMR, 1>(ta, tb, a, b, m, n, k, make_epilogue);
+    GemmBlockedTiles<kGemmNarrowMR, 1, kTransposedA>(ta, tb, a, b, m, n, k, make_epilogue);
   else
-    GemmBlockedTiles<kGemmMR, kGemmNV>(ta, tb, a, b, m, n, k, make_epilogue);
+    GemmBlockedTiles<kGemmMR, kGemmNV, kTransposedA>(ta, tb, a, b, m, n, k, make_epilogue);
 }
 
 inline void Gemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b,
                  float beta, MatrixView c) {
   const std::size_t k = ta == Trans::N ? a.cols : a.rows;
-  GemmBlocked(ta, tb, a, b, c.rows, c.cols, k, [&](bool first, bool) {
+  GemmBlocked<true>(ta, tb, a, b, c.rows, c.cols, k, [&](bool first, bool) {
     return GemmEpilogue{c.data, c.stride, alpha, first ? beta : 1.0f, !first || beta != 0.0f};
   });
 }
@@ -461,7 +478,7 @@ inline void Gemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrix
 template <Activation G>
 void DenseForwardAs(ConstMatrixView x, ConstMatrixView w, const float* bias, MatrixView z,
                     MatrixView a) {
-  GemmBlocked(Trans::N, Trans::N, x, w, x.rows, w.cols, x.cols, [&](bool first, bool last) {
+  GemmBlocked<false>(Trans::N, Trans::N, x, w, x.rows, w.cols, x.cols, [&](bool first, bool last) {
     return DenseEpilogue<G>{z.data, z.stride, a.data, a.stride, bias, first, last};
   });
 }

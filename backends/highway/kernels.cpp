@@ -16,17 +16,25 @@ HWY_BEFORE_NAMESPACE();
 namespace mlpk::highway {
 namespace HWY_NAMESPACE {
 
+// Defined in f32_dense_math.cpp for sigmoid, tanh and GELU (compiled in parallel with this file).
+void DenseForwardMath(ConstMatrixView x, ConstMatrixView w, const float* bias, Activation g,
+                      MatrixView z, MatrixView a);
+
 inline void DenseForward(ConstMatrixView x, ConstMatrixView w, const float* bias, Activation g,
                          MatrixView z, MatrixView a) {
-  if (g == Activation::softmax) {
-    // Softmax needs whole rows: the GEMM epilogue adds the bias into Z, then one row pass.
-    DenseForwardAs<Activation::identity>(x, w, bias, z, z);
-    ActivationForwardAll(g, z, a);
-    return;
+  switch (g) {
+    case Activation::identity: return DenseForwardAs<Activation::identity>(x, w, bias, z, a);
+    case Activation::relu: return DenseForwardAs<Activation::relu>(x, w, bias, z, a);
+    case Activation::leaky_relu: return DenseForwardAs<Activation::leaky_relu>(x, w, bias, z, a);
+    case Activation::softmax:
+      // Softmax needs whole rows: the GEMM epilogue adds the bias into Z, then one row pass.
+      DenseForwardAs<Activation::identity>(x, w, bias, z, z);
+      ActivationForwardAll(g, z, a);
+      return;
+    case Activation::sigmoid:
+    case Activation::tanh:
+    case Activation::gelu: return DenseForwardMath(x, w, bias, g, z, a);
   }
-  WithActivation(g, [&]<Activation G>() {
-    if constexpr (G != Activation::softmax) DenseForwardAs<G>(x, w, bias, z, a);
-  });
 }
 
 // The kernels of this target. Returned by pointer so the table outlives every backend instance.
