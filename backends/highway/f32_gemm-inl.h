@@ -1,16 +1,20 @@
-// f32 GEMM for one Highway target: BLIS-style blocking, packing, and an MR x (2 vectors)
-// register-blocked micro-kernel whose epilogue either applies alpha/beta (plain GEMM) or adds the
-// bias and applies an activation (fused dense forward) while the tile is still in registers.
+// f32 GEMM for one Highway target: BLIS-style blocking, packing, and an MR x NV-vector
+// register-blocked micro-kernel (8 x 3 zmm on AVX-512, 6 x 2 on 16-register targets) whose
+// epilogue either applies alpha/beta (plain GEMM) or adds the bias and applies an activation
+// (fused dense forward) while the tile is still in registers.
 //
-// Included once per target by kernels.cpp (foreach_target.h); the toggling include guard below is
-// Highway's idiom for that. Not a public header.
+// Included once per target by kernels.cpp and f32_dense_math.cpp (foreach_target.h); the
+// toggling include guard below is Highway's idiom for that. Not a public header.
 //
 // Layout of the packed operands (both zero-padded to whole micro-panels, so the micro-kernel never
 // branches on edges inside its K loop):
 //   packed A: micro-panels of MR rows of op(A); element (r, k) of a panel at [k * MR + r]
-//   packed B: micro-panels of NR = 2 vectors of columns of op(B); element (k, c) at [k * NR + c]
+//   packed B: micro-panels of NR = NV vectors of columns of op(B); element (k, c) at [k * NR + c]
+//             (a ragged last panel is only as many vectors wide as it needs)
 // Loop order (outer to inner): jc over N by NC, pc over K by KC (pack B), ic over M by MC (pack A),
-// jr over NR (one B micro-panel stays in L1), ir over MR (A micro-panels stream from L2).
+// jr over NR (one B micro-panel is reused by every row tile), ir over MR.
+// A is not packed when a panel would be used by at most two column tiles (small or narrow
+// outputs): the micro-kernel then broadcasts straight from A.
 
 #if defined(MLPK_HIGHWAY_F32_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef MLPK_HIGHWAY_F32_GEMM_INL_H_

@@ -80,19 +80,26 @@ std::size_t DispatchIndex(std::int64_t target) {
 }  // namespace
 
 std::vector<TargetKernels> supported_target_kernels() {
-  std::vector<TargetKernels> result;
-  // The fallback (EMU128 or SCALAR) runs everywhere; SupportedTargets() may not list it.
-  const std::int64_t fallback = (HWY_TARGETS & HWY_EMU128) ? HWY_EMU128 : HWY_SCALAR;
-  const std::int64_t usable = HWY_TARGETS & (hwy::SupportedTargets() | fallback);
-  // Lower bits are better targets: walk the set bits from the lowest.
-  for (std::int64_t rest = usable; rest != 0; rest &= rest - 1) {
-    const std::int64_t target = rest & -rest;
-    const std::size_t index = DispatchIndex(target);
-    if (index == 0) continue;
-    const auto get_table = HWY_DISPATCH_TABLE(GetKernelTable)[index];
-    if (get_table == nullptr) continue;
-    result.push_back({target, get_table()});
-  }
+  // Computed once. hwy::SupportedTargets() of Highway 1.0.3 also initializes the process-wide
+  // chosen target to the detected set (what the first HWY_DYNAMIC_DISPATCH anywhere would do);
+  // calling it once, at the first backend creation, keeps that side effect from recurring while
+  // kernels of other components may be dispatching.
+  static const std::vector<TargetKernels> result = [] {
+    std::vector<TargetKernels> found;
+    // The fallback (EMU128 or SCALAR) runs everywhere; SupportedTargets() may not list it.
+    const std::int64_t fallback = (HWY_TARGETS & HWY_EMU128) ? HWY_EMU128 : HWY_SCALAR;
+    const std::int64_t usable = HWY_TARGETS & (hwy::SupportedTargets() | fallback);
+    // Lower bits are better targets: walk the set bits from the lowest.
+    for (std::int64_t rest = usable; rest != 0; rest &= rest - 1) {
+      const std::int64_t target = rest & -rest;
+      const std::size_t index = DispatchIndex(target);
+      if (index == 0) continue;
+      const auto get_table = HWY_DISPATCH_TABLE(GetKernelTable)[index];
+      if (get_table == nullptr) continue;
+      found.push_back({target, get_table()});
+    }
+    return found;
+  }();
   return result;
 }
 
