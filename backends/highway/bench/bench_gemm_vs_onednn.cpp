@@ -5,6 +5,7 @@
 //
 //   BM_Gemm/<backend>/<M>x<N>x<K>/<nn|nt|tn|tt>   counter GFLOPS = 2 M N K / s
 //   BM_Eltwise/<backend>/<kernel>/<rows>x<cols>    counter GBps  = bytes moved / s
+//   BM_DenseForward/highway/256x512x784/<g>/<fused|composed>   GFLOPS of the GEMM part
 //   BM_FmaPeak                                     counter GFLOPS of an FMA-throughput loop
 //
 // Every library runs on one thread: oneDNN (OpenMP) is pinned with omp_set_num_threads(1).
@@ -126,6 +127,30 @@ void eltwise(benchmark::State& state, const std::string& spec, const std::string
   state.counters["GBps"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
 }
 
+// --- fused dense forward against its composition ------------------------------------------------
+
+// Z = X W + b, A = g(Z) for the 784 -> 512 layer at batch 256: one fused call, or the three simple
+// kernels (GEMM, bias pass, activation pass) that a backend without fusion runs.
+void dense_forward(benchmark::State& state, const std::string& spec, Activation g, bool fused) {
+  auto backend = mlpk::create_backend(spec);
+  const std::size_t n = 256, in = 784, out = 512;
+  std::vector<float> x = random_floats(n * in, 6), w = random_floats(in * out, 7), b = random_floats(out, 8);
+  std::vector<float> z(n * out), a(n * out);
+  const mlpk::ConstMatrixView xv(x.data(), n, in), wv(w.data(), in, out);
+  const mlpk::MatrixView zv(z.data(), n, out), av(a.data(), n, out);
+  for (auto _ : state) {
+    if (fused) {
+      backend->dense_forward(xv, wv, b, g, zv, av);
+    } else {
+      backend->gemm(Trans::N, Trans::N, 1.0f, xv, wv, 0.0f, zv);
+      backend->add_bias(b, zv);
+      backend->activation_forward(g, zv, av);
+    }
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, {n, out, in, Trans::N, Trans::N});
+}
+
 // --- the machine's FP32 peak --------------------------------------------------------------------
 
 #if defined(__x86_64__)
@@ -185,6 +210,14 @@ void register_all() {
       benchmark::RegisterBenchmark(("BM_Gemm/reference/" + name).c_str(),
                                    [s](benchmark::State& st) { gemm_backend(st, "reference", s); });
   }
+  for (Activation g : {Activation::relu, Activation::gelu})
+    for (bool fused : {true, false}) {
+      const std::string name = std::string("BM_DenseForward/highway/256x512x784/") +
+                               std::string(mlpk::to_string(g)) + (fused ? "/fused" : "/composed");
+      benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) {
+        dense_forward(st, "highway", g, fused);
+      });
+    }
   for (const char* kernel : {"relu_fwd", "gelu_fwd", "sigmoid_fwd", "softmax_fwd", "relu_bwd_bias",
                              "column_sums", "add_bias", "axpy"})
     for (const char* spec : {"highway", "reference"}) {
