@@ -14,6 +14,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -167,6 +168,26 @@ TEST_P(HighwayGemm, FusedDenseForwardAndBackward) {
               << GetParam() << " bias grad " << mlpk::to_string(g) << " col " << j;
         }
       }
+}
+
+// Kernels may run on several threads at once on disjoint outputs: pack buffers must not be shared.
+TEST_P(HighwayGemm, ConcurrentCallsOnDisjointOutputsAgree) {
+  auto hw = mlpk::create_backend(GetParam());
+  std::mt19937 rng(11);
+  const std::size_t m = 67, n = 131, k = 413;
+  Strided a(m, k, 0, rng), b(k, n, 0, rng);
+  std::vector<float> expected(m * n);
+  hw->gemm(Trans::N, Trans::N, 1.0f, a.view, b.view, 0.0f, MatrixView(expected.data(), m, n));
+  constexpr int kThreads = 4;
+  std::vector<std::vector<float>> out(kThreads, std::vector<float>(m * n));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int repeat = 0; repeat < 20; ++repeat)
+        hw->gemm(Trans::N, Trans::N, 1.0f, a.view, b.view, 0.0f, MatrixView(out[t].data(), m, n));
+    });
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(out[t], expected) << GetParam() << " thread " << t;
 }
 
 TEST(Highway, VariantsAndDescription) {
