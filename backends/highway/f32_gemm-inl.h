@@ -1,0 +1,515 @@
+// f32 GEMM for one Highway target: BLIS-style blocking, packing, and an MR x NV-vector
+// register-blocked micro-kernel (8 x 3 zmm on AVX-512, 6 x 2 on 16-register targets) whose
+// epilogue either applies alpha/beta (plain GEMM) or adds the bias and applies an activation
+// (fused dense forward) while the tile is still in registers.
+//
+// Included once per target by kernels.cpp and f32_dense_math.cpp (foreach_target.h); the
+// toggling include guard below is Highway's idiom for that. Not a public header.
+//
+// Layout of the packed operands (both zero-padded to whole micro-panels, so the micro-kernel never
+// branches on edges inside its K loop):
+//   packed A: micro-panels of MR rows of op(A); element (r, k) of a panel at [k * MR + r]
+//   packed B: micro-panels of NR = NV vectors of columns of op(B); element (k, c) at [k * NR + c]
+//             (a ragged last panel is only as many vectors wide as it needs)
+// Loop order (outer to inner): jc over N by NC, pc over K by KC (pack B), ic over M by MC (pack A),
+// jr over NR (one B micro-panel is reused by every row tile), ir over MR.
+// A is not packed when a panel would be used by at most two column tiles (small or narrow
+// outputs): the micro-kernel then broadcasts straight from A.
+
+#if defined(MLPK_HIGHWAY_F32_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef MLPK_HIGHWAY_F32_GEMM_INL_H_
+#undef MLPK_HIGHWAY_F32_GEMM_INL_H_
+#else
+#define MLPK_HIGHWAY_F32_GEMM_INL_H_
+#endif
+
+#include <hwy/cache_control.h>
+#include <hwy/highway.h>
+
+#include "f32_common-inl.h"
+
+#include <algorithm>
+#include <cstddef>
+
+HWY_BEFORE_NAMESPACE();
+namespace mlpk::highway {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Tile and block sizes of this target. A tile is MR rows x NV vectors: MR*NV accumulators, NV
+// vectors of B and one broadcast of A must fit in the register file. The MLPK_HWY_GEMM_* macros
+// exist for tuning experiments only.
+#if HWY_TARGET <= HWY_AVX3
+// 32 zmm registers: 8 x 3 vectors = 24 accumulators + 3 B vectors + 1 broadcast. Measured on a
+// Xeon with AVX-512 (48 KiB L1d, 2 MiB L2) against 14 x 2, 12 x 2 and 6 x 4 tiles: 8 x 48 divides
+// batch sizes (256) evenly and has the best mix across the MLP shapes; 11 loads per 24 FMAs.
+// KC = 384 keeps A micro-panels (12 KiB) in L1 while B micro-panels (72 KiB) stream from L2.
+#ifndef MLPK_HWY_GEMM_MR
+#define MLPK_HWY_GEMM_MR 8
+#endif
+#ifndef MLPK_HWY_GEMM_NV
+#define MLPK_HWY_GEMM_NV 3
+#endif
+#ifndef MLPK_HWY_GEMM_KC
+#define MLPK_HWY_GEMM_KC 384
+#endif
+#ifndef MLPK_HWY_GEMM_MC
+#define MLPK_HWY_GEMM_MC 192
+#endif
+#ifndef MLPK_HWY_GEMM_NC
+#define MLPK_HWY_GEMM_NC 2048
+#endif
+inline constexpr std::size_t kGemmMR = MLPK_HWY_GEMM_MR;
+inline constexpr std::size_t kGemmNV = MLPK_HWY_GEMM_NV;
+inline constexpr std::size_t kGemmKC = MLPK_HWY_GEMM_KC;
+inline constexpr std::size_t kGemmMC = MLPK_HWY_GEMM_MC;
+inline constexpr std::size_t kGemmNC = MLPK_HWY_GEMM_NC;
+// Narrow outputs (N <= one vector, e.g. 10 classes): one vector per row, more rows.
+inline constexpr std::size_t kGemmNarrowMR = 16;
+#else
+// 16 ymm/xmm registers: 12 accumulators + 2 B vectors + 1 broadcast.
+inline constexpr std::size_t kGemmMR = 6;
+inline constexpr std::size_t kGemmNV = 2;
+inline constexpr std::size_t kGemmKC = 256;
+inline constexpr std::size_t kGemmMC = 144;
+inline constexpr std::size_t kGemmNC = 2048;
+inline constexpr std::size_t kGemmNarrowMR = 12;
+#endif
+
+// --- epilogues: what happens to a finished MR x NR tile of accumulators -----------------------
+
+// Number of valid lanes of vector v in a row segment of `cols` columns.
+template <class D>
+HWY_INLINE std::size_t LanesOf(D d, std::size_t v, std::size_t cols) {
+  const std::size_t lanes = hn::Lanes(d);
+  const std::size_t start = v * lanes;
+  return cols <= start ? 0 : std::min(lanes, cols - start);
+}
+
+// C = alpha * acc + beta * C. `read_c` is false when beta == 0 on the first K block, so that NaN
+// in C never propagates; later K blocks accumulate with beta = 1.
+struct GemmEpilogue {
+  float* c;
+  std::size_t ldc;
+  float alpha;
+  float beta;
+  bool read_c;
+
+  // Brings the tile's rows of C toward L1 while the K loop runs: C is read (beta != 0 or a later
+  // K block) and written once per K block, and between blocks it has left L1 and L2.
+  template <std::size_t NV, class D>
+  HWY_INLINE void Prefetch(D d, std::size_t i, std::size_t j) const {
+    if (!read_c) return;  // written only: nothing to wait for
+    const float* p = c + i * ldc + j;
+    for (std::size_t v = 0; v < NV; ++v) hwy::Prefetch(p + v * hn::Lanes(d));
+  }
+
+  template <std::size_t NV, class D>
+  HWY_INLINE void FinishTile(D, std::size_t, std::size_t, std::size_t, std::size_t) const {}
+
+  template <std::size_t NV, class D, class V>
+  HWY_INLINE void Row(D d, const V (&acc)[NV], std::size_t i, std::size_t j,
+                      std::size_t cols) const {
+    const std::size_t lanes = hn::Lanes(d);
+    float* p = c + i * ldc + j;
+    const V va = hn::Set(d, alpha);
+    const V vb = hn::Set(d, beta);
+    if (HWY_LIKELY(cols == NV * lanes)) {
+      if (alpha == 1.0f && !read_c) {  // the common C = op(A) op(B): store as is
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NV; ++v) hn::StoreU(acc[v], d, p + v * lanes);
+        return;
+      }
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) {
+        V t = hn::Mul(va, acc[v]);
+        if (read_c) t = hn::MulAdd(vb, hn::LoadU(d, p + v * lanes), t);
+        hn::StoreU(t, d, p + v * lanes);
+      }
+      return;
+    }
+    for (std::size_t v = 0; v < NV; ++v) {
+      const std::size_t n = LanesOf(d, v, cols);
+      if (n == 0) break;
+      V t = hn::Mul(va, acc[v]);
+      if (read_c) t = hn::MulAdd(vb, LoadTail(d, p + v * lanes, n), t);
+      StoreTail(d, t, p + v * lanes, n);
+    }
+  }
+};
+
+// Dense forward: Z = acc (+ the partial sum of earlier K blocks) + bias, A = g(Z). Before the last
+// K block the partial sum is parked in Z (A when Z and A are the same matrix).
+//
+// Cheap g (identity, ReLU, leaky ReLU) is applied to the accumulators in registers. Heavy g
+// (sigmoid, tanh, GELU: exp/tanh polynomials with several temporaries each) is applied once the
+// whole tile is stored, by a separate pass over the tile while it is in L1: applied in registers
+// it ran with all MR x NV accumulators live, spilled, and made the fused kernel slower than
+// GEMM + activation pass (measured: GELU 784->512 at batch 256, 1.44 ms fused vs 1.33 composed).
+template <Activation G, class D>
+HWY_NOINLINE void ActivateTile(D d, const float* src, std::size_t lds, float* dst,
+                               std::size_t ldd, std::size_t rows, std::size_t cols) {
+  for (std::size_t r = 0; r < rows; ++r, src += lds, dst += ldd)
+    ForEachVector(d, cols, [&]<bool kFull>(std::size_t j, std::size_t n) {
+      StorePart<kFull>(d, ActivationForward<G>(d, LoadPart<kFull>(d, src + j, n)), dst + j, n);
+    });
+}
+
+template <Activation G>
+struct DenseEpilogue {
+  // g built from exp/tanh polynomials, dozens of instructions per vector.
+  static constexpr bool kHeavy =
+      G == Activation::sigmoid || G == Activation::tanh || G == Activation::gelu;
+
+  float* z;  // == a when only A is kept
+  std::size_t ldz;
+  float* a;
+  std::size_t lda;
+  const float* bias;
+  bool first;  // no partial sum to add
+  bool last;   // add bias, apply g, write A
+
+  // See GemmEpilogue::Prefetch: the partial sums of earlier K blocks are read back from Z.
+  template <std::size_t NV, class D>
+  HWY_INLINE void Prefetch(D d, std::size_t i, std::size_t j) const {
+    if (first) return;  // written only: nothing to wait for
+    const float* pz = z + i * ldz + j;
+    for (std::size_t v = 0; v < NV; ++v) hwy::Prefetch(pz + v * hn::Lanes(d));
+  }
+
+  template <bool kFull, class D, class V>
+  HWY_INLINE void Vector(D d, V t, float* pz, float* pa, const float* b, std::size_t n) const {
+    if (!first) t = hn::Add(t, LoadPart<kFull>(d, pz, n));
+    if (!last) {
+      StorePart<kFull>(d, t, pz, n);
+      return;
+    }
+    t = hn::Add(t, LoadPart<kFull>(d, b, n));
+    if constexpr (kHeavy) {
+      StorePart<kFull>(d, t, pz, n);  // FinishTile applies g
+    } else {
+      if (z != a) StorePart<kFull>(d, t, pz, n);
+      StorePart<kFull>(d, ActivationForward<G>(d, t), pa, n);
+    }
+  }
+
+  // After the last K block's tile is stored: heavy g over the tile, Z -> A (in place when Z is A).
+  template <std::size_t NV, class D>
+  HWY_INLINE void FinishTile(D d, std::size_t i, std::size_t j, std::size_t rows,
+                             std::size_t cols) const {
+    if constexpr (kHeavy) {
+      if (last) ActivateTile<G>(d, z + i * ldz + j, ldz, a + i * lda + j, lda, rows, cols);
+    }
+  }
+
+  template <std::size_t NV, class D, class V>
+  HWY_INLINE void Row(D d, const V (&acc)[NV], std::size_t i, std::size_t j,
+                      std::size_t cols) const {
+    const std::size_t lanes = hn::Lanes(d);
+    float* pz = z + i * ldz + j;
+    float* pa = a + i * lda + j;
+    const float* b = bias + j;
+    if (HWY_LIKELY(cols == NV * lanes)) {
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v)
+        Vector<true>(d, acc[v], pz + v * lanes, pa + v * lanes, b + v * lanes, lanes);
+      return;
+    }
+    for (std::size_t v = 0; v < NV; ++v) {
+      const std::size_t n = LanesOf(d, v, cols);
+      if (n == 0) break;
+      Vector<false>(d, acc[v], pz + v * lanes, pa + v * lanes, b + v * lanes, n);
+    }
+  }
+};
+
+// --- the micro-kernel -----------------------------------------------------------------------
+
+// Where the micro-kernel finds element (r, k) of its MR x kc slice of op(A).
+// A packed micro-panel: (r, k) at [k * MR + r].
+template <std::size_t MR>
+struct PackedPanelA {
+  const float* p;
+  HWY_INLINE float At(std::size_t r) const { return p[r]; }
+  HWY_INLINE void Next() { p += MR; }
+};
+// Unpacked op(A) = A (row-major): rows `row_step` apart, k contiguous.
+struct RowMajorA {
+  const float* p;
+  std::size_t row_step;
+  HWY_INLINE float At(std::size_t r) const { return p[r * row_step]; }
+  HWY_INLINE void Next() { p += 1; }
+};
+// Unpacked op(A) = A^T: rows contiguous, k `k_step` apart.
+struct TransposedA {
+  const float* p;
+  std::size_t k_step;
+  HWY_INLINE float At(std::size_t r) const { return p[r]; }
+  HWY_INLINE void Next() { p += k_step; }
+};
+
+// acc[MR][NV] = sum over k of column k of A's slice (broadcast) times packed B row k, then the
+// epilogue writes the `rows` x `cols` valid part at (i0, j0). MR and NV are template parameters
+// so that the accumulators become named registers after full unrolling.
+template <std::size_t MR, std::size_t NV, class D, class ASlice, class Epilogue>
+HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, ASlice ap, const float* HWY_RESTRICT bp,
+                                std::size_t rows, std::size_t cols, std::size_t i0,
+                                std::size_t j0, const Epilogue& epilogue) {
+  using V = hn::Vec<D>;
+  const std::size_t lanes = hn::Lanes(d);
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  for (std::size_t r = 0; r < rows; ++r) epilogue.template Prefetch<NV>(d, i0 + r, j0);
+  for (std::size_t k = 0; k < kc; ++k) {
+    V b[NV];
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) b[v] = hn::Load(d, bp + v * lanes);
+#pragma GCC unroll 32
+    for (std::size_t r = 0; r < MR; ++r) {
+      const V av = hn::Set(d, ap.At(r));
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
+    }
+    ap.Next();
+    bp += NV * lanes;
+  }
+#pragma GCC unroll 32
+  for (std::size_t r = 0; r < MR; ++r)
+    if (r < rows) epilogue.template Row<NV>(d, acc[r], i0 + r, j0, cols);
+  epilogue.template FinishTile<NV>(d, i0, j0, rows, cols);
+}
+
+// GemmMicroKernel with NV or fewer vectors per row: `nv` (<= NV) is the width of this tile's
+// packed B micro-panel in vectors.
+template <std::size_t MR, std::size_t NV, class D, class ASlice, class Epilogue>
+HWY_INLINE void GemmMicroKernelUpTo(D d, std::size_t nv, std::size_t kc, ASlice ap,
+                                    const float* HWY_RESTRICT bp, std::size_t rows,
+                                    std::size_t cols, std::size_t i0, std::size_t j0,
+                                    const Epilogue& epilogue) {
+  if constexpr (NV > 1) {
+    if (HWY_UNLIKELY(nv < NV)) {
+      GemmMicroKernelUpTo<MR, NV - 1>(d, nv, kc, ap, bp, rows, cols, i0, j0, epilogue);
+      return;
+    }
+  }
+  GemmMicroKernel<MR, NV>(d, kc, ap, bp, rows, cols, i0, j0, epilogue);
+}
+
+// --- packing ----------------------------------------------------------------------------------
+
+// Transposing copy of a rows x cols block: out[c * out_stride + r] = src[r * src_stride + c].
+// Packing op(A) = A and op(B) = B^T needs it. 4 x 4 blocks are transposed in 128-bit registers
+// (4 loads, 8 shuffles, 4 stores for 16 elements); the ragged edges are copied one by one.
+// Columns are the outer loop so that each group of 4 output rows (a few cache lines) is finished
+// before the next: the packed panel may be larger than L1, and revisiting it row group by row
+// group would cost a trip to L2 per store.
+HWY_INLINE void TransposeCopy(const float* HWY_RESTRICT src, std::size_t src_stride,
+                              std::size_t rows, std::size_t cols, float* HWY_RESTRICT out,
+                              std::size_t out_stride) {
+  std::size_t c = 0;
+  std::size_t rows4 = 0;
+#if HWY_TARGET != HWY_SCALAR
+  rows4 = rows / 4 * 4;
+  const hn::FixedTag<float, 4> d4;
+  for (; c + 4 <= cols; c += 4) {
+    for (std::size_t r0 = 0; r0 < rows4; r0 += 4) {
+      const float* s = src + r0 * src_stride + c;
+      const auto x0 = hn::LoadU(d4, s);
+      const auto x1 = hn::LoadU(d4, s + src_stride);
+      const auto x2 = hn::LoadU(d4, s + 2 * src_stride);
+      const auto x3 = hn::LoadU(d4, s + 3 * src_stride);
+      const auto t0 = hn::InterleaveLower(d4, x0, x1);  // x0[0] x1[0] x0[1] x1[1]
+      const auto t1 = hn::InterleaveLower(d4, x2, x3);  // x2[0] x3[0] x2[1] x3[1]
+      const auto t2 = hn::InterleaveUpper(d4, x0, x1);  // x0[2] x1[2] x0[3] x1[3]
+      const auto t3 = hn::InterleaveUpper(d4, x2, x3);
+      float* o = out + c * out_stride + r0;
+      hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, o);
+      hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, o + out_stride);
+      hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, o + 2 * out_stride);
+      hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, o + 3 * out_stride);
+    }
+    for (std::size_t cc = c; cc < c + 4; ++cc)
+      for (std::size_t r = rows4; r < rows; ++r) out[cc * out_stride + r] = src[r * src_stride + cc];
+  }
+#endif
+  for (; c < cols; ++c)
+    for (std::size_t r = 0; r < rows; ++r) out[c * out_stride + r] = src[r * src_stride + c];
+}
+
+// Packs rows [i0, i0+mc) x depth [k0, k0+kc) of op(A) into MR-row micro-panels.
+template <std::size_t MR>
+HWY_NOINLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t mc,
+                        std::size_t k0, std::size_t kc, float* HWY_RESTRICT dst) {
+  for (std::size_t ir = 0; ir < mc; ir += MR, dst += MR * kc) {
+    const std::size_t rows = std::min(MR, mc - ir);
+    if (ta == Trans::N) {
+      // op(A)(i, k) = a(i, k): a transpose of the rows x kc block; zero the padding rows.
+      TransposeCopy(a.data + (i0 + ir) * a.stride + k0, a.stride, rows, kc, dst, MR);
+      if (rows < MR)
+        for (std::size_t k = 0; k < kc; ++k)
+          for (std::size_t r = rows; r < MR; ++r) dst[k * MR + r] = 0.0f;
+    } else {
+      // op(A)(i, k) = a(k, i): each k is a contiguous run of MR elements.
+      const float* src = a.data + k0 * a.stride + i0 + ir;
+      if (rows == MR) {
+        for (std::size_t k = 0; k < kc; ++k, src += a.stride)
+#pragma GCC unroll 32
+          for (std::size_t r = 0; r < MR; ++r) dst[k * MR + r] = src[r];
+      } else {
+        for (std::size_t k = 0; k < kc; ++k, src += a.stride)
+          for (std::size_t r = 0; r < MR; ++r) dst[k * MR + r] = r < rows ? src[r] : 0.0f;
+      }
+    }
+  }
+}
+
+// Width in floats of the packed B micro-panel that starts at column jr of an nc-wide block: NR,
+// except that a ragged last panel is only as many whole vectors wide as it needs, so that a
+// narrower micro-kernel computes it (64 columns are 48 + 16, not 48 + a third of 48).
+template <class D>
+HWY_INLINE std::size_t PanelWidth(D d, std::size_t nr, std::size_t jr, std::size_t nc) {
+  const std::size_t lanes = hn::Lanes(d);
+  const std::size_t cols = std::min(nr, nc - jr);
+  return (cols + lanes - 1) / lanes * lanes;
+}
+
+// Packs depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) into micro-panels of NR = NV vectors of
+// columns (the last one PanelWidth wide), each zero-padded to its width.
+template <std::size_t NV, class D>
+HWY_NOINLINE void PackB(D d, Trans tb, ConstMatrixView b, std::size_t k0, std::size_t kc,
+                        std::size_t j0, std::size_t nc, float* HWY_RESTRICT dst) {
+  const std::size_t lanes = hn::Lanes(d);
+  const std::size_t nr = NV * lanes;
+  for (std::size_t jr = 0; jr < nc; jr += nr, dst += nr * kc) {
+    const std::size_t cols = std::min(nr, nc - jr);
+    const std::size_t width = PanelWidth(d, nr, jr, nc);
+    if (tb == Trans::N) {
+      // op(B)(k, j) = b(k, j): each k is a contiguous run of `width` elements.
+      const float* src = b.data + k0 * b.stride + j0 + jr;
+      if (cols == nr) {
+        for (std::size_t k = 0; k < kc; ++k, src += b.stride)
+#pragma GCC unroll 4
+          for (std::size_t v = 0; v < NV; ++v)
+            hn::Store(hn::LoadU(d, src + v * lanes), d, dst + k * nr + v * lanes);
+      } else {
+        for (std::size_t k = 0; k < kc; ++k, src += b.stride)
+          for (std::size_t v = 0; v * lanes < width; ++v) {
+            const std::size_t n = LanesOf(d, v, cols);
+            hn::Store(n == lanes ? hn::LoadU(d, src + v * lanes) : LoadTail(d, src + v * lanes, n),
+                      d, dst + k * width + v * lanes);
+          }
+      }
+    } else {
+      // op(B)(k, j) = b(j, k): a transpose of the cols x kc block; zero the padding columns.
+      TransposeCopy(b.data + (j0 + jr) * b.stride + k0, b.stride, cols, kc, dst, width);
+      if (cols < width)
+        for (std::size_t k = 0; k < kc; ++k)
+          for (std::size_t c = cols; c < width; ++c) dst[k * width + c] = 0.0f;
+    }
+  }
+}
+
+// --- the blocked driver -------------------------------------------------------------------------
+
+// Splits `total` into equal blocks of at most `max_block`, rounded up to a multiple of `multiple`,
+// so that no block is a sliver (784 = 4 x 196 rather than 3 x 256 + 16).
+inline std::size_t EvenBlock(std::size_t total, std::size_t max_block, std::size_t multiple) {
+  const std::size_t blocks = (total + max_block - 1) / max_block;
+  const std::size_t block = (total + blocks - 1) / blocks;
+  return (block + multiple - 1) / multiple * multiple;
+}
+
+// The M x N output from op(A) (M x K) and op(B) (K x N) with MR x NV-vector tiles;
+// make_epilogue(first, last) gives the epilogue for the K block that is first / last.
+// A is packed into micro-panels when each is reused over several column tiles; otherwise full
+// tiles broadcast straight from A (narrow or small outputs, where packing would cost as much as
+// the product), and only the ragged last row tile is packed.
+// kTransposedA: op(A) may be A^T (plain GEMM); dense forward always has op(A) = A, so its
+// instantiations leave that path out.
+template <std::size_t MR, std::size_t NV, bool kTransposedA, class MakeEpilogue>
+HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixView b,
+                                   std::size_t m, std::size_t n, std::size_t k,
+                                   const MakeEpilogue& make_epilogue) {
+  const hn::ScalableTag<float> d;
+  const std::size_t nr = NV * hn::Lanes(d);
+  const std::size_t kc_step = EvenBlock(k, kGemmKC, 1);
+  const std::size_t mc_step = EvenBlock(m, kGemmMC, MR);
+  const std::size_t nc_step = EvenBlock(n, kGemmNC, nr);
+  float* packed_a = thread_scratch(0, mc_step * kc_step);
+  float* packed_b = thread_scratch(1, nc_step * kc_step);
+  const bool pack_a = nc_step / nr > 2;
+
+  for (std::size_t jc = 0; jc < n; jc += nc_step) {
+    const std::size_t nc = std::min(nc_step, n - jc);
+    for (std::size_t pc = 0; pc < k; pc += kc_step) {
+      const std::size_t kc = std::min(kc_step, k - pc);
+      PackB<NV>(d, tb, b, pc, kc, jc, nc, packed_b);
+      const auto epilogue = make_epilogue(pc == 0, pc + kc == k);
+      for (std::size_t ic = 0; ic < m; ic += mc_step) {
+        const std::size_t mc = std::min(mc_step, m - ic);
+        if (pack_a) PackA<MR>(ta, a, ic, mc, pc, kc, packed_a);
+        for (std::size_t jr = 0; jr < nc; jr += nr) {
+          const std::size_t cols = std::min(nr, nc - jr);
+          const std::size_t nv = PanelWidth(d, nr, jr, nc) / hn::Lanes(d);
+          const float* bp = packed_b + jr * kc;
+          for (std::size_t ir = 0; ir < mc; ir += MR) {
+            const std::size_t rows = std::min(MR, mc - ir);
+            const std::size_t i = ic + ir;
+            const std::size_t j = jc + jr;
+            if (pack_a) {
+              GemmMicroKernelUpTo<MR, NV>(d, nv, kc, PackedPanelA<MR>{packed_a + ir * kc}, bp,
+                                          rows, cols, i, j, epilogue);
+            } else if (rows < MR) {  // the edge tile: pack its rows, zero-padded
+              PackA<MR>(ta, a, i, rows, pc, kc, packed_a);
+              GemmMicroKernelUpTo<MR, NV>(d, nv, kc, PackedPanelA<MR>{packed_a}, bp, rows, cols,
+                                          i, j, epilogue);
+            } else if (!kTransposedA || ta == Trans::N) {
+              GemmMicroKernelUpTo<MR, NV>(d, nv, kc, RowMajorA{a.data + i * a.stride + pc, a.stride},
+                                          bp, rows, cols, i, j, epilogue);
+            } else if constexpr (kTransposedA) {
+              GemmMicroKernelUpTo<MR, NV>(d, nv, kc, TransposedA{a.data + pc * a.stride + i, a.stride},
+                                          bp, rows, cols, i, j, epilogue);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Picks the tile shape: one-vector-wide tiles when the whole output is that narrow.
+template <bool kTransposedA, class MakeEpilogue>
+HWY_INLINE void GemmBlocked(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixView b,
+                            std::size_t m, std::size_t n, std::size_t k,
+                            const MakeEpilogue& make_epilogue) {
+  const hn::ScalableTag<float> d;
+  if (kGemmNV > 1 && n <= hn::Lanes(d))
+    GemmBlockedTiles<kGemmNarrowMR, 1, kTransposedA>(ta, tb, a, b, m, n, k, make_epilogue);
+  else
+    GemmBlockedTiles<kGemmMR, kGemmNV, kTransposedA>(ta, tb, a, b, m, n, k, make_epilogue);
+}
+
+inline void Gemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b,
+                 float beta, MatrixView c) {
+  const std::size_t k = ta == Trans::N ? a.cols : a.rows;
+  GemmBlocked<true>(ta, tb, a, b, c.rows, c.cols, k, [&](bool first, bool) {
+    return GemmEpilogue{c.data, c.stride, alpha, first ? beta : 1.0f, !first || beta != 0.0f};
+  });
+}
+
+template <Activation G>
+void DenseForwardAs(ConstMatrixView x, ConstMatrixView w, const float* bias, MatrixView z,
+                    MatrixView a) {
+  GemmBlocked<false>(Trans::N, Trans::N, x, w, x.rows, w.cols, x.cols, [&](bool first, bool last) {
+    return DenseEpilogue<G>{z.data, z.stride, a.data, a.stride, bias, first, last};
+  });
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace mlpk::highway
+HWY_AFTER_NAMESPACE();
+
+#endif  // MLPK_HIGHWAY_F32_GEMM_INL_H_
