@@ -9,6 +9,8 @@
 //   BM_FmaPeak                                     counter GFLOPS of an FMA-throughput loop
 //
 // Every library runs on one thread: oneDNN (OpenMP) is pinned with omp_set_num_threads(1).
+#include "fp32_peak.hpp"
+
 #include <mlpk/registry.hpp>
 
 #include <benchmark/benchmark.h>
@@ -21,9 +23,6 @@
 #include <string>
 #include <vector>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 namespace {
 
@@ -151,42 +150,13 @@ void dense_forward(benchmark::State& state, const std::string& spec, Activation 
   set_flops(state, {n, out, in, Trans::N, Trans::N});
 }
 
-// --- the machine's FP32 peak --------------------------------------------------------------------
-
-#if defined(__x86_64__)
-// 16 independent FMA chains of 16 lanes: enough to cover latency x throughput on any AVX-512 core.
-// noipa: otherwise GCC sees a pure function of a constant and hoists the call out of the loop.
-__attribute__((target("avx512f"), noipa)) float fma_loop_avx512(long iterations) {
-  __m512 acc[16];
-  for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
-  const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-  for (long it = 0; it < iterations; ++it)
-    for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
-  __m512 sum = acc[0];
-  for (int i = 1; i < 16; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  // Not _mm512_reduce_add_ps: GCC 12's header trips -Wuninitialized under -Werror.
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, sum);
-  float total = 0.0f;
-  for (float v : lanes) total += v;
-  return total;
-}
-#endif
+// --- the machine's FP32 peak (mlpk's shared probe, bench/fp32_peak.hpp) -------------------------
 
 void fma_peak(benchmark::State& state) {
-#if defined(__x86_64__)
-  if (!__builtin_cpu_supports("avx512f")) {
-    state.SkipWithError("no AVX-512");
-    return;
-  }
-  constexpr long kIterations = 1 << 20;
-  for (auto _ : state) benchmark::DoNotOptimize(fma_loop_avx512(kIterations));
-  state.counters["GFLOPS"] = benchmark::Counter(
-      16.0 * 16 * 2 * kIterations * static_cast<double>(state.iterations()) / 1e9,
-      benchmark::Counter::kIsRate);
-#else
-  state.SkipWithError("peak loop written for x86-64 only");
-#endif
+  double gflops = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(gflops = mlpk::bench::fp32_peak_gflops_per_core());
+  state.counters["GFLOPS"] = gflops;
+  state.SetLabel(mlpk::bench::fp32_peak_isa());
 }
 
 void register_all() {
@@ -199,7 +169,7 @@ void register_all() {
   for (auto [in, out] : layers) shapes.push_back({256, in, out, Trans::N, Trans::T});
   shapes.push_back({512, 512, 512, Trans::T, Trans::T});
 
-  benchmark::RegisterBenchmark("BM_FmaPeak", fma_peak);
+  benchmark::RegisterBenchmark("BM_FmaPeak", fma_peak)->Iterations(1);
   for (const Shape& s : shapes) {
     const std::string name = shape_name(s);
     benchmark::RegisterBenchmark(("BM_Gemm/highway/" + name).c_str(),
