@@ -127,49 +127,45 @@ Sgd::Sgd(float learning_rate) : Optimizer([&] {
   return o;
 }()) {}
 
+// The update loops compute in float with per-step constants hoisted, so that they vectorize: on a
+// 784-1024-1024-1024-10 network the double-precision SGD loop took 11% of a training step.
 void Sgd::update(std::span<float> w, std::span<const float> g, float lr, std::vector<std::vector<float>>&,
                  std::size_t begin, std::size_t end) {
-  const double wd = options().weight_decay;
-  for (std::size_t i = begin; i < end; ++i) {
-    const double grad = g[i] + wd * w[i];
-    w[i] = static_cast<float>(w[i] - lr * grad);
-  }
+  const float wd = options().weight_decay;
+  for (std::size_t i = begin; i < end; ++i) w[i] -= lr * (g[i] + wd * w[i]);
 }
 
 void Momentum::update(std::span<float> w, std::span<const float> g, float lr,
                       std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) {
-  const double wd = options().weight_decay, mu = options().momentum;
-  std::vector<float>& v = state[0];
+  const float wd = options().weight_decay, mu = options().momentum;
+  float* v = state[0].data();
   for (std::size_t i = begin; i < end; ++i) {
-    const double grad = g[i] + wd * w[i];
-    const double velocity = mu * v[i] + grad;
-    v[i] = static_cast<float>(velocity);
-    const double direction = nesterov_ ? grad + mu * velocity : velocity;
-    w[i] = static_cast<float>(w[i] - lr * direction);
+    const float grad = g[i] + wd * w[i];
+    const float velocity = mu * v[i] + grad;
+    v[i] = velocity;
+    w[i] -= lr * (nesterov_ ? grad + mu * velocity : velocity);
   }
 }
 
 void Adam::update(std::span<float> w, std::span<const float> g, float lr,
                   std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) {
-  const double wd = options().weight_decay, b1 = options().beta1, b2 = options().beta2,
-               eps = options().epsilon;
+  const float wd = options().weight_decay, b1 = options().beta1, b2 = options().beta2,
+              eps = options().epsilon;
   const double t = static_cast<double>(steps() + 1);
-  const double correction1 = 1.0 - std::pow(b1, t), correction2 = 1.0 - std::pow(b2, t);
-  std::vector<float>& m = state[0];
-  std::vector<float>& s = state[1];
+  // lr * m_hat / (sqrt(s_hat) + eps) with m_hat = m / c1 and s_hat = s / c2.
+  const float step_size = static_cast<float>(lr / (1.0 - std::pow(b1, t)));
+  const float inverse_sqrt_c2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(b2, t)));
+  const float decay = decoupled_ ? 1.0f - lr * wd : 1.0f;  // AdamW shrinks the weight first
+  const float l2 = decoupled_ ? 0.0f : wd;                  // Adam adds wd * w to the gradient
+  float* m = state[0].data();
+  float* s = state[1].data();
   for (std::size_t i = begin; i < end; ++i) {
-    double weight = w[i];
-    double grad = g[i];
-    if (decoupled_)
-      weight -= lr * wd * weight;
-    else
-      grad += wd * weight;
-    const double m1 = b1 * m[i] + (1.0 - b1) * grad;
-    const double s1 = b2 * s[i] + (1.0 - b2) * grad * grad;
-    m[i] = static_cast<float>(m1);
-    s[i] = static_cast<float>(s1);
-    weight -= lr * (m1 / correction1) / (std::sqrt(s1 / correction2) + eps);
-    w[i] = static_cast<float>(weight);
+    const float grad = g[i] + l2 * w[i];
+    const float m1 = b1 * m[i] + (1.0f - b1) * grad;
+    const float s1 = b2 * s[i] + (1.0f - b2) * grad * grad;
+    m[i] = m1;
+    s[i] = s1;
+    w[i] = decay * w[i] - step_size * m1 / (std::sqrt(s1) * inverse_sqrt_c2 + eps);
   }
 }
 
