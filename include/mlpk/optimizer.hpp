@@ -94,9 +94,11 @@ class Optimizer {
 
  protected:
   // The update of one step with rate lr, on the elements [begin, end) of w, g and every state
-  // array; `state` has state_count() arrays sized like w. Called concurrently on disjoint ranges.
+  // array; `state` has state_count() arrays sized like w; `backend` is the network's, for an
+  // update that is one of its kernels. Called concurrently on disjoint ranges.
   virtual void update(std::span<float> w, std::span<const float> g, float lr,
-                      std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) = 0;
+                      std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end,
+              Backend& backend) = 0;
 
  private:
   OptimizerOptions options_;
@@ -116,7 +118,8 @@ class Sgd final : public Optimizer {
 
  protected:
   void update(std::span<float> w, std::span<const float> g, float lr,
-              std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) override;
+              std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end,
+              Backend& backend) override;
 };
 
 // Heavy-ball momentum, or Nesterov's variant.
@@ -130,7 +133,8 @@ class Momentum final : public Optimizer {
 
  protected:
   void update(std::span<float> w, std::span<const float> g, float lr,
-              std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) override;
+              std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end,
+              Backend& backend) override;
 
  private:
   bool nesterov_;
@@ -145,7 +149,8 @@ class Adam final : public Optimizer {
 
  protected:
   void update(std::span<float> w, std::span<const float> g, float lr,
-              std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end) override;
+              std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end,
+              Backend& backend) override;
 
  private:
   bool decoupled_;
