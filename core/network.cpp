@@ -9,6 +9,8 @@
 #include "work_split.hpp"
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -21,9 +23,22 @@ std::size_t round_up(std::size_t x) { return (x + kBlockAlign - 1) / kBlockAlign
 
 bool relu_like(Activation a) { return a == Activation::relu || a == Activation::leaky_relu; }
 
+// True when a row holds a NaN or an infinity: an all-ones exponent. Integer tests on the bits
+// vectorize (isfinite's branches did not: the check of a batch was 2% of a training step).
+bool has_non_finite(const float* row, std::size_t n) {
+  std::uint32_t found = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    std::uint32_t bits;
+    std::memcpy(&bits, row + j, sizeof bits);
+    found |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return found != 0;
+}
+
 void require_finite(ConstMatrixView m, const char* what) {
   for (std::size_t i = 0; i < m.rows; ++i) {
     const float* row = m.row(i);
+    if (!has_non_finite(row, m.cols)) continue;
     for (std::size_t j = 0; j < m.cols; ++j)
       if (!std::isfinite(row[j]))
         throw Error(std::string(what) + " has a non-finite value (" + std::to_string(row[j]) +
