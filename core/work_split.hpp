@@ -31,22 +31,36 @@ inline constexpr std::size_t kMaxTasks = 4;
 // Blocks are multiples of this, so SIMD kernels see full vectors except at the matrix's end.
 inline constexpr std::size_t kBlockQuantum = 16;
 
-// Splits a rows x cols output whose computation costs `flops`. The longer allowed side is cut.
-inline WorkSplit split_output(std::size_t rows, std::size_t cols, double flops, bool rows_allowed,
-                              bool columns_allowed) {
+// Cuts `extent` into at most `wanted` blocks that are multiples of kBlockQuantum.
+inline WorkSplit split_extent(std::size_t extent, std::size_t wanted, bool by_columns) {
   WorkSplit s;
-  s.by_columns = columns_allowed && (!rows_allowed || cols >= rows);
-  const std::size_t extent = s.by_columns ? cols : rows;
+  s.by_columns = by_columns;
   s.block = extent;
-  if (!rows_allowed && !columns_allowed) return s;
-  const std::size_t wanted =
-      std::clamp<std::size_t>(static_cast<std::size_t>(flops / kMinTaskFlops), 1, kMaxTasks);
   const std::size_t quanta = (extent + kBlockQuantum - 1) / kBlockQuantum;
   const std::size_t tasks = std::min(wanted, quanta);
   if (tasks <= 1) return s;
   s.block = (quanta + tasks - 1) / tasks * kBlockQuantum;
   s.count = (extent + s.block - 1) / s.block;
   return s;
+}
+
+// Splits a rows x cols output whose computation costs `flops`. Of the allowed sides, the one whose
+// blocks come out most even is cut (784 rows make blocks of 208, 208, 208, 160; 512 columns four
+// of 128), the longer one on a tie.
+inline WorkSplit split_output(std::size_t rows, std::size_t cols, double flops, bool rows_allowed,
+                              bool columns_allowed) {
+  if (!rows_allowed && !columns_allowed) return {1, rows, false};
+  const std::size_t wanted =
+      std::clamp<std::size_t>(static_cast<std::size_t>(flops / kMinTaskFlops), 1, kMaxTasks);
+  const WorkSplit by_rows = split_extent(rows, wanted, false);
+  const WorkSplit by_columns = split_extent(cols, wanted, true);
+  if (!columns_allowed) return by_rows;
+  if (!rows_allowed) return by_columns;
+  // The largest block's share of the work: 1/count when every block is equal.
+  const double rows_share = static_cast<double>(by_rows.block) / static_cast<double>(rows);
+  const double cols_share = static_cast<double>(by_columns.block) / static_cast<double>(cols);
+  if (rows_share != cols_share) return rows_share < cols_share ? by_rows : by_columns;
+  return cols >= rows ? by_columns : by_rows;
 }
 
 }  // namespace mlpk
