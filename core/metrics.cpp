@@ -7,15 +7,17 @@
 
 namespace mlpk {
 
+std::uint32_t predicted_class(ConstMatrixView outputs, std::size_t row) {
+  const float* values = outputs.row(row);
+  std::uint32_t best = 0;
+  for (std::size_t j = 1; j < outputs.cols; ++j)
+    if (values[j] > values[best]) best = static_cast<std::uint32_t>(j);
+  return best;
+}
+
 std::vector<std::uint32_t> predicted_classes(ConstMatrixView outputs) {
   std::vector<std::uint32_t> classes(outputs.rows, 0);
-  for (std::size_t i = 0; i < outputs.rows; ++i) {
-    const float* row = outputs.row(i);
-    std::uint32_t best = 0;
-    for (std::size_t j = 1; j < outputs.cols; ++j)
-      if (row[j] > row[best]) best = static_cast<std::uint32_t>(j);
-    classes[i] = best;
-  }
+  for (std::size_t i = 0; i < outputs.rows; ++i) classes[i] = predicted_class(outputs, i);
   return classes;
 }
 

@@ -1,7 +1,10 @@
 // Trainer: the epoch / mini-batch loop and evaluation. It computes nothing itself; the Network
 // does forward and backward through its Backend and the Optimizer updates the weights.
 #include <mlpk/error.hpp>
+#include <mlpk/metrics.hpp>
 #include <mlpk/trainer.hpp>
+
+#include <algorithm>
 
 #include <chrono>
 
@@ -76,10 +79,9 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
       const ConstMatrixView xb = x.view().top_rows(count), yb = y.view().top_rows(count);
       const ConstMatrixView out = net_.forward(xb);
       loss_sum += net_.loss(yb) * static_cast<double>(count);
-      if (labelled) {
-        const auto predicted = predicted_classes(out);
-        for (std::size_t i = 0; i < count; ++i) right += predicted[i] == train.labels[order[first + i]];
-      }
+      if (labelled)  // row by row: the step allocates nothing, nor should its bookkeeping
+        for (std::size_t i = 0; i < count; ++i)
+          right += predicted_class(out, i) == train.labels[order[first + i]];
       net_.backward(yb);
       optimizer_.step(net_);
       seen += count;

@@ -12,6 +12,8 @@ namespace mlpk {
 
 // The index of the largest value of each row (the first one on ties).
 std::vector<std::uint32_t> predicted_classes(ConstMatrixView outputs);
+// The predicted class of one row (the first largest output), without allocating.
+std::uint32_t predicted_class(ConstMatrixView outputs, std::size_t row);
 
 // counts(t, p): how many samples of true class t were predicted as class p.
 class ConfusionMatrix {
