@@ -311,6 +311,53 @@ HWY_INLINE void TransposeCopy(const float* HWY_RESTRICT src, std::size_t src_str
                               std::size_t out_stride) {
   std::size_t c = 0;
   std::size_t rows4 = 0;
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // 8 x 8 blocks in 256-bit registers: 8 loads, 24 shuffles, 8 stores for 64 elements, against
+  // 64 operations in 4 x 4 blocks (packing op(B) = B^T was 10% of a 256x784x512 nt product).
+  {
+    const std::size_t rows8 = rows / 8 * 8;
+    const hn::FixedTag<float, 8> d8;
+    const hn::Repartition<double, decltype(d8)> d64;
+    for (; c + 8 <= cols; c += 8) {
+      for (std::size_t r0 = 0; r0 < rows8; r0 += 8) {
+        const float* s = src + r0 * src_stride + c;
+        const auto r0v = hn::LoadU(d8, s), r1v = hn::LoadU(d8, s + src_stride);
+        const auto r2v = hn::LoadU(d8, s + 2 * src_stride), r3v = hn::LoadU(d8, s + 3 * src_stride);
+        const auto r4v = hn::LoadU(d8, s + 4 * src_stride), r5v = hn::LoadU(d8, s + 5 * src_stride);
+        const auto r6v = hn::LoadU(d8, s + 6 * src_stride), r7v = hn::LoadU(d8, s + 7 * src_stride);
+        // Pairs of rows, per 128-bit half: t0 = r0_0 r1_0 r0_1 r1_1 | r0_4 r1_4 r0_5 r1_5.
+        const auto t0 = hn::BitCast(d64, hn::InterleaveLower(d8, r0v, r1v));
+        const auto t1 = hn::BitCast(d64, hn::InterleaveUpper(d8, r0v, r1v));
+        const auto t2 = hn::BitCast(d64, hn::InterleaveLower(d8, r2v, r3v));
+        const auto t3 = hn::BitCast(d64, hn::InterleaveUpper(d8, r2v, r3v));
+        const auto t4 = hn::BitCast(d64, hn::InterleaveLower(d8, r4v, r5v));
+        const auto t5 = hn::BitCast(d64, hn::InterleaveUpper(d8, r4v, r5v));
+        const auto t6 = hn::BitCast(d64, hn::InterleaveLower(d8, r6v, r7v));
+        const auto t7 = hn::BitCast(d64, hn::InterleaveUpper(d8, r6v, r7v));
+        // Quads of rows: u0 = rows 0-3 of columns 0 | 4, u1 of 1 | 5, u2 of 2 | 6, u3 of 3 | 7.
+        const auto u0 = hn::BitCast(d8, hn::InterleaveLower(d64, t0, t2));
+        const auto u1 = hn::BitCast(d8, hn::InterleaveUpper(d64, t0, t2));
+        const auto u2 = hn::BitCast(d8, hn::InterleaveLower(d64, t1, t3));
+        const auto u3 = hn::BitCast(d8, hn::InterleaveUpper(d64, t1, t3));
+        const auto u4 = hn::BitCast(d8, hn::InterleaveLower(d64, t4, t6));
+        const auto u5 = hn::BitCast(d8, hn::InterleaveUpper(d64, t4, t6));
+        const auto u6 = hn::BitCast(d8, hn::InterleaveLower(d64, t5, t7));
+        const auto u7 = hn::BitCast(d8, hn::InterleaveUpper(d64, t5, t7));
+        float* o = out + c * out_stride + r0;
+        hn::StoreU(hn::ConcatLowerLower(d8, u4, u0), d8, o);
+        hn::StoreU(hn::ConcatLowerLower(d8, u5, u1), d8, o + out_stride);
+        hn::StoreU(hn::ConcatLowerLower(d8, u6, u2), d8, o + 2 * out_stride);
+        hn::StoreU(hn::ConcatLowerLower(d8, u7, u3), d8, o + 3 * out_stride);
+        hn::StoreU(hn::ConcatUpperUpper(d8, u4, u0), d8, o + 4 * out_stride);
+        hn::StoreU(hn::ConcatUpperUpper(d8, u5, u1), d8, o + 5 * out_stride);
+        hn::StoreU(hn::ConcatUpperUpper(d8, u6, u2), d8, o + 6 * out_stride);
+        hn::StoreU(hn::ConcatUpperUpper(d8, u7, u3), d8, o + 7 * out_stride);
+      }
+      for (std::size_t cc = c; cc < c + 8; ++cc)
+        for (std::size_t r = rows8; r < rows; ++r) out[cc * out_stride + r] = src[r * src_stride + cc];
+    }
+  }
+#endif
 #if HWY_TARGET != HWY_SCALAR
   rows4 = rows / 4 * 4;
   const hn::FixedTag<float, 4> d4;
