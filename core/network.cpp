@@ -170,6 +170,7 @@ ConstMatrixView Network::forward(ConstMatrixView x) {
   reserve_batch(x.rows);
   batch_ = x.rows;
   input_ = x;
+  const std::size_t max_tasks = tasks_for(parallel_->threads());
   ConstMatrixView previous = x;
   for (std::size_t l = 0; l < num_layers(); ++l) {
     const Activation g = architecture_.layers[l].activation;
@@ -179,7 +180,7 @@ ConstMatrixView Network::forward(ConstMatrixView x) {
     const std::span<const float> b = bias(l);
     // Softmax couples a row's columns: such a layer is cut by rows only.
     const WorkSplit split = split_output(batch_, w.cols, 2.0 * batch_ * w.rows * w.cols, true,
-                                         g != Activation::softmax);
+                                         g != Activation::softmax, max_tasks);
     parallel_->for_each(split.count, [&](std::size_t t) {
       if (split.by_columns) {
         const std::size_t c0 = split.begin(t), c = split.end(t, w.cols) - c0;
@@ -215,6 +216,7 @@ void Network::backward(ConstMatrixView y) {
   const std::size_t n = batch_;
   const std::size_t last = num_layers() - 1;
   const float scale = 1.0f / static_cast<float>(n);
+  const std::size_t max_tasks = tasks_for(parallel_->threads());
   {
     MatrixView dz = dz_[last].view().top_rows(n);
     backend_->loss_gradient(activation(last), y, scale, dz);
@@ -231,7 +233,8 @@ void Network::backward(ConstMatrixView y) {
     const ConstMatrixView w = weights(l);
     // dW = A[l-1]^T dZ: every task reduces over the whole batch for its block of dW.
     MatrixView dw{grads_.data() + weight_offset_[l], w.rows, w.cols};
-    const WorkSplit dw_split = split_output(w.rows, w.cols, 2.0 * n * w.rows * w.cols, true, true);
+    const WorkSplit dw_split =
+        split_output(w.rows, w.cols, 2.0 * n * w.rows * w.cols, true, true, max_tasks);
     parallel_->for_each(dw_split.count, [&](std::size_t t) {
       if (dw_split.by_columns) {
         const std::size_t c0 = dw_split.begin(t), c = dw_split.end(t, w.cols) - c0;
@@ -253,7 +256,7 @@ void Network::backward(ConstMatrixView y) {
     std::span<float> db{grads_.data() + bias_offset_[l - 1], da.cols};
     const bool row_coupled = g == Activation::softmax;
     const WorkSplit da_split =
-        split_output(n, w.rows, 2.0 * n * w.rows * w.cols, row_coupled, !row_coupled);
+        split_output(n, w.rows, 2.0 * n * w.rows * w.cols, row_coupled, !row_coupled, max_tasks);
     parallel_->for_each(da_split.count, [&](std::size_t t) {
       if (da_split.by_columns) {
         const std::size_t c0 = da_split.begin(t), c = da_split.end(t, w.rows) - c0;

@@ -1,8 +1,8 @@
 // WorkSplit: how one kernel's output matrix is cut into independent tasks.
 //
-// The cut depends only on the shape and the work, never on the thread count, and every output
-// element is computed by exactly one task over the whole reduction dimension: results are
-// bit-identical for any number of threads.
+// Every output element is computed by exactly one task, over the whole reduction dimension, by a
+// kernel whose arithmetic for that element does not depend on the block around it: so results are
+// bit-identical however the output is cut, and the cut may grow with the thread count.
 #pragma once
 
 #include <algorithm>
@@ -26,7 +26,8 @@ inline constexpr double kMinTaskFlops = 1.0e6;
 // More tasks balance better but repeat the packing of the operand that is not split and run the
 // GEMM on narrower blocks. Measured with `mlpk bench --backend highway` (784-1024-1024-1024-10,
 // batch 256): 16 tasks 42.1 ms at 1 thread, 8 tasks 34.7, 4 tasks 33.6, 2 tasks 33.3; at 2 threads
-// 4 tasks 16.3 ms. Four keeps two to four cores busy at almost no cost to one.
+// 4 tasks 16.3 ms. Four keeps two to four cores busy at almost no cost to one; beyond four
+// threads, one task per thread (see tasks_for).
 inline constexpr std::size_t kMaxTasks = 4;
 // Blocks are multiples of this, so SIMD kernels see full vectors except at the matrix's end.
 inline constexpr std::size_t kBlockQuantum = 16;
@@ -44,14 +45,17 @@ inline WorkSplit split_extent(std::size_t extent, std::size_t wanted, bool by_co
   return s;
 }
 
-// Splits a rows x cols output whose computation costs `flops`. Of the allowed sides, the one whose
+// The most tasks worth cutting a kernel into on `threads` threads.
+inline std::size_t tasks_for(std::size_t threads) { return std::max(kMaxTasks, threads); }
+
+// Splits a rows x cols output whose computation costs `flops` into at most `max_tasks` tasks. Of the allowed sides, the one whose
 // blocks come out most even is cut (784 rows make blocks of 208, 208, 208, 160; 512 columns four
 // of 128), the longer one on a tie.
 inline WorkSplit split_output(std::size_t rows, std::size_t cols, double flops, bool rows_allowed,
-                              bool columns_allowed) {
+                              bool columns_allowed, std::size_t max_tasks) {
   if (!rows_allowed && !columns_allowed) return {1, rows, false};
-  const std::size_t wanted =
-      std::clamp<std::size_t>(static_cast<std::size_t>(flops / kMinTaskFlops), 1, kMaxTasks);
+  const std::size_t wanted = std::clamp<std::size_t>(static_cast<std::size_t>(flops / kMinTaskFlops),
+                                                     1, std::max<std::size_t>(1, max_tasks));
   const WorkSplit by_rows = split_extent(rows, wanted, false);
   const WorkSplit by_columns = split_extent(cols, wanted, true);
   if (!columns_allowed) return by_rows;
