@@ -179,18 +179,14 @@ ConstMatrixView Network::forward(ConstMatrixView x) {
     const ConstMatrixView w = weights(l);
     const std::span<const float> b = bias(l);
     // Softmax couples a row's columns: such a layer is cut by rows only.
-    const WorkSplit split = split_output(batch_, w.cols, 2.0 * batch_ * w.rows * w.cols, true,
-                                         g != Activation::softmax, max_tasks);
-    parallel_->for_each(split.count, [&](std::size_t t) {
-      if (split.by_columns) {
-        const std::size_t c0 = split.begin(t), c = split.end(t, w.cols) - c0;
-        backend_->dense_forward(previous, w.block(0, c0, w.rows, c), b.subspan(c0, c), g,
-                                z.block(0, c0, batch_, c), a.block(0, c0, batch_, c));
-      } else {
-        const std::size_t r0 = split.begin(t), r = split.end(t, batch_) - r0;
-        backend_->dense_forward(previous.block(r0, 0, r, previous.cols), w, b, g,
-                                z.block(r0, 0, r, w.cols), a.block(r0, 0, r, w.cols));
-      }
+    const WorkSplit split =
+        split_output(batch_, w.cols, w.rows, true, g != Activation::softmax, max_tasks);
+    parallel_->for_each(split.count(), [&](std::size_t t) {
+      const OutputBlock o = split.block(t);
+      backend_->dense_forward(previous.block(o.row, 0, o.rows, previous.cols),
+                              w.block(0, o.col, w.rows, o.cols), b.subspan(o.col, o.cols), g,
+                              z.block(o.row, o.col, o.rows, o.cols),
+                              a.block(o.row, o.col, o.rows, o.cols));
     });
     previous = a;
   }
@@ -233,18 +229,11 @@ void Network::backward(ConstMatrixView y) {
     const ConstMatrixView w = weights(l);
     // dW = A[l-1]^T dZ: every task reduces over the whole batch for its block of dW.
     MatrixView dw{grads_.data() + weight_offset_[l], w.rows, w.cols};
-    const WorkSplit dw_split =
-        split_output(w.rows, w.cols, 2.0 * n * w.rows * w.cols, true, true, max_tasks);
-    parallel_->for_each(dw_split.count, [&](std::size_t t) {
-      if (dw_split.by_columns) {
-        const std::size_t c0 = dw_split.begin(t), c = dw_split.end(t, w.cols) - c0;
-        backend_->gemm(Trans::T, Trans::N, 1.0f, previous, dz.block(0, c0, n, c), 0.0f,
-                       dw.block(0, c0, w.rows, c));
-      } else {
-        const std::size_t r0 = dw_split.begin(t), r = dw_split.end(t, w.rows) - r0;
-        backend_->gemm(Trans::T, Trans::N, 1.0f, previous.block(0, r0, n, r), dz, 0.0f,
-                       dw.block(r0, 0, r, w.cols));
-      }
+    const WorkSplit dw_split = split_output(w.rows, w.cols, n, true, true, max_tasks);
+    parallel_->for_each(dw_split.count(), [&](std::size_t t) {
+      const OutputBlock o = dw_split.block(t);
+      backend_->gemm(Trans::T, Trans::N, 1.0f, previous.block(0, o.row, n, o.rows),
+                     dz.block(0, o.col, n, o.cols), 0.0f, dw.block(o.row, o.col, o.rows, o.cols));
     });
     if (l == 0) break;
     // dA[l-1] = dZ W^T, turned into dZ[l-1] in place, with db[l-1] reduced while it is hot. A
@@ -256,21 +245,18 @@ void Network::backward(ConstMatrixView y) {
     std::span<float> db{grads_.data() + bias_offset_[l - 1], da.cols};
     const bool row_coupled = g == Activation::softmax;
     const WorkSplit da_split =
-        split_output(n, w.rows, 2.0 * n * w.rows * w.cols, row_coupled, !row_coupled, max_tasks);
-    parallel_->for_each(da_split.count, [&](std::size_t t) {
-      if (da_split.by_columns) {
-        const std::size_t c0 = da_split.begin(t), c = da_split.end(t, w.rows) - c0;
-        const MatrixView da_block = da.block(0, c0, n, c);
-        backend_->gemm(Trans::N, Trans::T, 1.0f, dz, w.block(c0, 0, c, w.cols), 0.0f, da_block);
-        backend_->dense_backward_activation(g, z.block(0, c0, n, c), a.block(0, c0, n, c), da_block,
-                                            da_block, db.subspan(c0, c));
-      } else {
-        const std::size_t r0 = da_split.begin(t), r = da_split.end(t, n) - r0;
-        backend_->gemm(Trans::N, Trans::T, 1.0f, dz.block(r0, 0, r, dz.cols), w, 0.0f,
-                       da.block(r0, 0, r, w.rows));
-      }
+        split_output(n, w.rows, w.cols, row_coupled, !row_coupled, max_tasks);
+    parallel_->for_each(da_split.count(), [&](std::size_t t) {
+      const OutputBlock o = da_split.block(t);
+      const MatrixView da_block = da.block(o.row, o.col, o.rows, o.cols);
+      backend_->gemm(Trans::N, Trans::T, 1.0f, dz.block(o.row, 0, o.rows, dz.cols),
+                     w.block(o.col, 0, o.cols, w.cols), 0.0f, da_block);
+      if (!row_coupled)  // every row of these columns: their bias gradient is complete
+        backend_->dense_backward_activation(g, z.block(o.row, o.col, o.rows, o.cols),
+                                            a.block(o.row, o.col, o.rows, o.cols), da_block, da_block,
+                                            db.subspan(o.col, o.cols));
     });
-    if (!da_split.by_columns) backend_->dense_backward_activation(g, z, a, da, da, db);
+    if (row_coupled) backend_->dense_backward_activation(g, z, a, da, da, db);
   }
 }
 
