@@ -150,68 +150,39 @@ inline void ActivationBackwardAll(Activation g, ConstMatrixView z, ConstMatrixVi
 
 // --- column sums, alone and fused with the backward activation ---------------------------------
 
-// Over a block of up to kBlockVectors vectors of columns starting at j0: dz = da * g' (when
-// kWriteDz), acc += dz over all rows; then sums = alpha * acc + beta * sums (beta == 0: not read).
-// The accumulators stay in registers for the whole column of rows.
-inline constexpr std::size_t kBlockVectors = 4;
-
-template <Activation G, bool kWriteDz, bool kFull, class D>
-HWY_INLINE void ColumnBlock(D d, std::size_t j0, std::size_t width, ConstMatrixView z,
-                            ConstMatrixView a, ConstMatrixView da, MatrixView dz, float alpha,
-                            float beta, float* sums) {
-  using V = hn::Vec<D>;
-  const std::size_t lanes = hn::Lanes(d);
-  std::size_t count[kBlockVectors];
-  for (std::size_t v = 0; v < kBlockVectors; ++v) {
-    const std::size_t start = std::min(width, v * lanes);
-    count[v] = std::min(lanes, width - start);
-  }
-  V acc[kBlockVectors];
-  for (std::size_t v = 0; v < kBlockVectors; ++v) acc[v] = hn::Zero(d);
-  for (std::size_t i = 0; i < da.rows; ++i) {
-    const std::size_t zo = i * z.stride + j0, ao = i * a.stride + j0;
-    const std::size_t dao = i * da.stride + j0, dzo = i * dz.stride + j0;
-#pragma GCC unroll 4
-    for (std::size_t v = 0; v < kBlockVectors; ++v) {
-      if (!kFull && count[v] == 0) break;
-      const std::size_t off = v * lanes;
-      const V vda = LoadPart<kFull>(d, da.data + dao + off, count[v]);
-      if constexpr (kWriteDz) {
-        const V vz = BackwardReadsZ(G) ? LoadPart<kFull>(d, z.data + zo + off, count[v]) : hn::Zero(d);
-        const V va = BackwardReadsA(G) ? LoadPart<kFull>(d, a.data + ao + off, count[v]) : hn::Zero(d);
-        const V g = ActivationBackward<G>(d, vz, va, vda);
-        StorePart<kFull>(d, g, dz.data + dzo + off, count[v]);
-        acc[v] = hn::Add(acc[v], g);
-      } else {
-        acc[v] = hn::Add(acc[v], vda);
-      }
-    }
-  }
-  for (std::size_t v = 0; v < kBlockVectors; ++v) {
-    if (!kFull && count[v] == 0) break;
-    float* out = sums + j0 + v * lanes;
-    V s = hn::Mul(hn::Set(d, alpha), acc[v]);
-    if (beta != 0.0f) s = hn::MulAdd(hn::Set(d, beta), LoadPart<kFull>(d, out, count[v]), s);
-    StorePart<kFull>(d, s, out, count[v]);
-  }
-}
-
+// sums = alpha * (column sums of dz) + beta * sums (beta == 0: not read), where dz = da * g' is
+// formed and written row by row when kWriteDz, and is da itself otherwise. The rows are added to
+// an L1 scratch row, so every matrix streams in memory order; each column still adds its rows in
+// order. (Walking blocks of columns down all the rows, with the sums in registers, read three
+// matrices at a 2 KiB stride: relu_bwd_bias 256x512 ran at 41 GB/s against 69 GB/s now.)
 template <Activation G, bool kWriteDz>
-HWY_INLINE void ColumnBlocks(ConstMatrixView z, ConstMatrixView a, ConstMatrixView da,
-                             MatrixView dz, float alpha, float beta, float* sums) {
+HWY_INLINE void SumRows(ConstMatrixView z, ConstMatrixView a, ConstMatrixView da, MatrixView dz,
+                        float alpha, float beta, float* sums) {
   const hn::ScalableTag<float> d;
-  const std::size_t block = kBlockVectors * hn::Lanes(d);
-  for (std::size_t j0 = 0; j0 < da.cols; j0 += block) {
-    const std::size_t width = std::min(block, da.cols - j0);
-    if (width == block)
-      ColumnBlock<G, kWriteDz, true>(d, j0, width, z, a, da, dz, alpha, beta, sums);
-    else
-      ColumnBlock<G, kWriteDz, false>(d, j0, width, z, a, da, dz, alpha, beta, sums);
+  float* acc = thread_scratch(2, da.cols);
+  std::fill(acc, acc + da.cols, 0.0f);
+  for (std::size_t i = 0; i < da.rows; ++i) {
+    ForEachVector(d, da.cols, [&]<bool kFull>(std::size_t j, std::size_t n) {
+      auto v = LoadPart<kFull>(d, da.row(i) + j, n);
+      if constexpr (kWriteDz) {
+        const auto vz = BackwardReadsZ(G) ? LoadPart<kFull>(d, z.row(i) + j, n) : hn::Zero(d);
+        const auto va = BackwardReadsA(G) ? LoadPart<kFull>(d, a.row(i) + j, n) : hn::Zero(d);
+        v = ActivationBackward<G>(d, vz, va, v);
+        StorePart<kFull>(d, v, dz.row(i) + j, n);
+      }
+      StorePart<kFull>(d, hn::Add(LoadPart<kFull>(d, acc + j, n), v), acc + j, n);
+    });
   }
+  const auto valpha = hn::Set(d, alpha), vbeta = hn::Set(d, beta);
+  ForEachVector(d, da.cols, [&]<bool kFull>(std::size_t j, std::size_t n) {
+    auto s = hn::Mul(valpha, LoadPart<kFull>(d, acc + j, n));
+    if (beta != 0.0f) s = hn::MulAdd(vbeta, LoadPart<kFull>(d, sums + j, n), s);
+    StorePart<kFull>(d, s, sums + j, n);
+  });
 }
 
 inline void ColumnSums(ConstMatrixView x, float alpha, float beta, float* sums) {
-  ColumnBlocks<Activation::identity, false>(x, x, x, MatrixView{}, alpha, beta, sums);
+  SumRows<Activation::identity, false>(x, x, x, MatrixView{}, alpha, beta, sums);
 }
 
 inline void DenseBackwardActivation(Activation g, ConstMatrixView z, ConstMatrixView a,
@@ -222,8 +193,7 @@ inline void DenseBackwardActivation(Activation g, ConstMatrixView z, ConstMatrix
     return;
   }
   WithActivation(g, [&]<Activation G>() {
-    if constexpr (G != Activation::softmax)
-      ColumnBlocks<G, true>(z, a, da, dz, 1.0f, 0.0f, bias_grad);
+    if constexpr (G != Activation::softmax) SumRows<G, true>(z, a, da, dz, 1.0f, 0.0f, bias_grad);
   });
 }
 
