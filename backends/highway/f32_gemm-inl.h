@@ -44,6 +44,8 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Xeon with AVX-512 (48 KiB L1d, 2 MiB L2) against 14 x 2, 12 x 2 and 6 x 4 tiles: 8 x 48 divides
 // batch sizes (256) evenly and has the best mix across the MLP shapes; 11 loads per 24 FMAs.
 // KC = 384 keeps A micro-panels (12 KiB) in L1 while B micro-panels (72 KiB) stream from L2.
+// On Zen 4 (32 KiB L1d, 1 MiB L2, one 512-bit FMA per cycle) the same sizes reach 88-95% of
+// peak on the large shapes (backends/highway/bench/RESULTS.md).
 #ifndef MLPK_HWY_GEMM_MR
 #define MLPK_HWY_GEMM_MR 8
 #endif
