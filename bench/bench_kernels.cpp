@@ -4,6 +4,8 @@
 //   BM_TrainStep/<backend>/<layers>/batch<N>/threads<T>
 //                                                 samples/s of a whole forward+backward+SGD step;
 //                                                 GFLOPS / peak_pct per core used, step_GFLOPS in all
+//   BM_OptimizerStep/<optimizer>/<layers>/threads<T>
+//                                                 GB/s of one parameter update (default backend)
 // Pair two backends' rows from --benchmark_format=json by name. Run single-threaded
 // (OMP_NUM_THREADS=1) to compare kernels, not thread pools.
 #include "fp32_peak.hpp"
@@ -143,6 +145,27 @@ void register_train_step(const std::string& spec, const std::string& layers, Act
   })->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
+// One optimizer step over the parameters of a 784-512-256-10 network (535k), the main job's.
+// GB/s counts each array the update reads or writes once: w and g, plus v (momentum) or m and s
+// (Adam), written back with w.
+void register_optimizer_step(const std::string& optimizer, std::size_t threads) {
+  const std::string layers = "784-512-256-10";
+  const std::string name = "BM_OptimizerStep/" + optimizer + "/" + layers + "/threads" + std::to_string(threads);
+  benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
+    Network net(Architecture::parse(layers, Activation::relu, Loss::softmax_cross_entropy),
+                create_backend(default_backend_name()));
+    net.set_threads(threads);
+    const std::span<float> g = net.gradients();
+    for (std::size_t i = 0; i < g.size(); ++i) g[i] = 1e-3f * static_cast<float>(static_cast<int>(i % 7) - 3);
+    const OptimizerKind kind = parse_optimizer(optimizer);
+    const auto step = make_optimizer(kind, OptimizerOptions{});
+    for (auto _ : state) step->step(net);
+    const double arrays = kind == OptimizerKind::sgd ? 3 : kind == OptimizerKind::adam ? 7 : 5;
+    state.counters["GBps"] = benchmark::Counter(arrays * sizeof(float) * g.size() * 1e-9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+  })->Unit(benchmark::kMicrosecond)->UseRealTime();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -167,6 +190,8 @@ int main(int argc, char** argv) {
       }
     }
   }
+  for (const char* optimizer : {"sgd", "momentum", "adam"})
+    for (std::size_t threads : {1, 2}) register_optimizer_step(optimizer, threads);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
 }

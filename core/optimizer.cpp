@@ -1,7 +1,7 @@
 // Optimizers, learning-rate schedules and gradient clipping. Parameters, gradients and optimizer
-// state are flat arrays of one length, so every update is one loop over them. The loops live here
-// in core for now; each element is computed in double and rounded once, so the result does not
-// depend on how a compiler vectorizes the loop.
+// state are flat arrays of one length, so every update is one loop over them. Each element's
+// arithmetic is the same whether the compiler vectorizes a loop or not (no reassociation; square
+// root and division are correctly rounded), so results do not depend on it.
 #include <mlpk/error.hpp>
 #include <mlpk/optimizer.hpp>
 
