@@ -2,6 +2,7 @@
 #include <mlpk/backend.hpp>
 #include <mlpk/error.hpp>
 
+#include <cmath>
 #include <string>
 #include <utility>
 
@@ -102,6 +103,16 @@ void Backend::axpy(float alpha, std::span<const float> x, std::span<float> y) {
   do_axpy(alpha, x, y);
 }
 
+void Backend::adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
+                          std::span<float> m, std::span<float> s) {
+  for (const auto& [what, length] : {std::pair{"w", w.size()}, {"m", m.size()}, {"s", s.size()}})
+    if (length != g.size())
+      throw Error(std::string("adam_update: g has ") + std::to_string(g.size()) + " entries but " +
+                  what + " has " + std::to_string(length));
+  if (g.empty()) return;
+  do_adam_update(step, g, w, m, s);
+}
+
 void Backend::dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
                             Activation g, MatrixView z, MatrixView a) {
   require_supported(g, "dense_forward");
@@ -151,6 +162,18 @@ void Backend::do_dense_backward_activation(Activation g, ConstMatrixView z, Cons
                                            std::span<float> bias_grad) {
   do_activation_backward(g, z, a, da, dz);
   do_column_sums(dz, 1.0f, 0.0f, bias_grad);
+}
+
+void Backend::do_adam_update(const AdamStep& p, std::span<const float> g, std::span<float> w,
+                             std::span<float> m, std::span<float> s) {
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    const float grad = g[i] + p.l2 * w[i];
+    const float m1 = p.beta1 * m[i] + (1.0f - p.beta1) * grad;
+    const float s1 = p.beta2 * s[i] + (1.0f - p.beta2) * grad * grad;
+    m[i] = m1;
+    s[i] = s1;
+    w[i] = p.decay * w[i] - p.step_size * m1 / (std::sqrt(s1) * p.inverse_sqrt_c2 + p.epsilon);
+  }
 }
 
 }  // namespace mlpk

@@ -154,25 +154,22 @@ void Momentum::update(std::span<float> w, std::span<const float> g, float lr,
 
 void Adam::update(std::span<float> w, std::span<const float> g, float lr,
                   std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end,
-              Backend&) {
-  const float wd = options().weight_decay, b1 = options().beta1, b2 = options().beta2,
-              eps = options().epsilon;
+                  Backend& backend) {
+  const float wd = options().weight_decay;
   const double t = static_cast<double>(steps() + 1);
+  AdamStep step;
+  step.beta1 = options().beta1;
+  step.beta2 = options().beta2;
+  step.epsilon = options().epsilon;
   // lr * m_hat / (sqrt(s_hat) + eps) with m_hat = m / c1 and s_hat = s / c2.
-  const float step_size = static_cast<float>(lr / (1.0 - std::pow(b1, t)));
-  const float inverse_sqrt_c2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(b2, t)));
-  const float decay = decoupled_ ? 1.0f - lr * wd : 1.0f;  // AdamW shrinks the weight first
-  const float l2 = decoupled_ ? 0.0f : wd;                  // Adam adds wd * w to the gradient
-  float* m = state[0].data();
-  float* s = state[1].data();
-  for (std::size_t i = begin; i < end; ++i) {
-    const float grad = g[i] + l2 * w[i];
-    const float m1 = b1 * m[i] + (1.0f - b1) * grad;
-    const float s1 = b2 * s[i] + (1.0f - b2) * grad * grad;
-    m[i] = m1;
-    s[i] = s1;
-    w[i] = decay * w[i] - step_size * m1 / (std::sqrt(s1) * inverse_sqrt_c2 + eps);
-  }
+  step.step_size = static_cast<float>(lr / (1.0 - std::pow(step.beta1, t)));
+  step.inverse_sqrt_c2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(step.beta2, t)));
+  step.decay = decoupled_ ? 1.0f - lr * wd : 1.0f;  // AdamW shrinks the weight first
+  step.l2 = decoupled_ ? 0.0f : wd;                  // Adam adds wd * w to the gradient
+  const std::size_t n = end - begin;
+  backend.adam_update(step, g.subspan(begin, n), w.subspan(begin, n),
+                      std::span<float>(state[0]).subspan(begin, n),
+                      std::span<float>(state[1]).subspan(begin, n));
 }
 
 std::unique_ptr<Optimizer> make_optimizer(OptimizerKind kind, const OptimizerOptions& options) {

@@ -290,6 +290,27 @@ TEST_P(Conformance, Axpy) {
   }
 }
 
+TEST_P(Conformance, AdamUpdate) {
+  // Step 1 and a later step of Adam (L2 weight decay) and AdamW (decoupled), lr 1e-2.
+  const AdamStep steps[] = {{0.9f, 0.999f, 1e-8f, 0.1f, 31.62f, 1.0f, 0.01f},
+                            {0.9f, 0.999f, 1e-8f, 0.0153f, 1.58f, 0.9999f, 0.0f}};
+  for (const AdamStep& step : steps)
+    for (std::size_t n : {1, 3, 17, 129, 1000, 4099}) {
+      SCOPED_TRACE(n);
+      const auto g = random_vector(n, n);
+      auto w = random_vector(n, n + 1), m = random_vector(n, n + 2), s = random_vector(n, n + 3);
+      for (float& v : s) v = std::abs(v);  // a second moment
+      auto w_ref = w, m_ref = m, s_ref = s;
+      backend_->adam_update(step, g, w, m, s);
+      reference_->adam_update(step, g, w_ref, m_ref, s_ref);
+      for (std::size_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(m[i], m_ref[i], elementwise_tolerance(m_ref[i]));
+        ASSERT_NEAR(s[i], s_ref[i], elementwise_tolerance(s_ref[i]));
+        ASSERT_NEAR(w[i], w_ref[i], elementwise_tolerance(w_ref[i]));
+      }
+    }
+}
+
 // --- fused kernels -----------------------------------------------------------------------------
 
 TEST_P(Conformance, DenseForwardMatchesComposedKernels) {
@@ -394,6 +415,10 @@ TEST_P(Conformance, RejectsWrongShapesWithTheSameMessages) {
               testing::ThrowsMessage<Error>(testing::HasSubstr("sums has 2 entries but X has 3 columns")));
   EXPECT_THAT([&] { backend_->axpy(1, std::span<const float>(buffer, 2), std::span<float>(buffer, 3)); },
               testing::ThrowsMessage<Error>(testing::HasSubstr("x has 2 entries but y has 3")));
+  EXPECT_THAT([&] {
+    backend_->adam_update(AdamStep{}, std::span<const float>(buffer, 3), std::span<float>(buffer, 3),
+                          std::span<float>(buffer, 2), std::span<float>(buffer, 3));
+  }, testing::ThrowsMessage<Error>(testing::HasSubstr("g has 3 entries but m has 2")));
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, Conformance, testing::ValuesIn(backend_specs()), spec_test_name);

@@ -223,6 +223,32 @@ inline void Axpy(float alpha, const float* x, float* y, std::size_t n) {
   });
 }
 
+// Backend::adam_update, one vector of parameters at a time. The operations are those of the
+// default loop (Backend::do_adam_update), in its order and without fused multiply-adds, so the
+// update is the same bits on every backend and only runs in wider vectors: the square root and
+// the division bound it, and 16 lanes take half the time of the default loop's 4.
+inline void AdamUpdate(const AdamStep& p, const float* g, float* w, float* m, float* s,
+                       std::size_t n) {
+  const hn::ScalableTag<float> d;
+  const auto b1 = hn::Set(d, p.beta1), one_minus_b1 = hn::Set(d, 1.0f - p.beta1);
+  const auto b2 = hn::Set(d, p.beta2), one_minus_b2 = hn::Set(d, 1.0f - p.beta2);
+  const auto eps = hn::Set(d, p.epsilon), step_size = hn::Set(d, p.step_size);
+  const auto inverse_sqrt_c2 = hn::Set(d, p.inverse_sqrt_c2);
+  const auto decay = hn::Set(d, p.decay), l2 = hn::Set(d, p.l2);
+  ForEachVector(d, n, [&]<bool kFull>(std::size_t j, std::size_t count) {
+    const auto vw = LoadPart<kFull>(d, w + j, count);
+    const auto grad = hn::Add(LoadPart<kFull>(d, g + j, count), hn::Mul(l2, vw));
+    const auto m1 = hn::Add(hn::Mul(b1, LoadPart<kFull>(d, m + j, count)), hn::Mul(one_minus_b1, grad));
+    const auto s1 = hn::Add(hn::Mul(b2, LoadPart<kFull>(d, s + j, count)),
+                            hn::Mul(hn::Mul(one_minus_b2, grad), grad));
+    const auto denominator = hn::Add(hn::Mul(hn::Sqrt(s1), inverse_sqrt_c2), eps);
+    StorePart<kFull>(d, m1, m + j, count);
+    StorePart<kFull>(d, s1, s + j, count);
+    StorePart<kFull>(d, hn::Sub(hn::Mul(decay, vw), hn::Div(hn::Mul(step_size, m1), denominator)),
+                     w + j, count);
+  });
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace mlpk::highway
 HWY_AFTER_NAMESPACE();

@@ -73,6 +73,10 @@ class HighwayBackend final : public Backend {
   void do_axpy(float alpha, std::span<const float> x, std::span<float> y) override {
     k_.axpy(alpha, x.data(), y.data(), x.size());
   }
+  void do_adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
+                      std::span<float> m, std::span<float> s) override {
+    k_.adam_update(step, g.data(), w.data(), m.data(), s.data(), g.size());
+  }
   void do_dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
                         Activation g, MatrixView z, MatrixView a) override {
     k_.dense_forward(x, w, bias.data(), g, z, a);

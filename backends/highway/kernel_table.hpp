@@ -40,6 +40,8 @@ struct KernelTable {
   void (*column_sums)(ConstMatrixView x, float alpha, float beta, float* sums);
   void (*loss_gradient)(ConstMatrixView a, ConstMatrixView y, float scale, MatrixView g);
   void (*axpy)(float alpha, const float* x, float* y, std::size_t n);
+  void (*adam_update)(const AdamStep& step, const float* g, float* w, float* m, float* s,
+                      std::size_t n);
 };
 
 // A compiled target that this CPU supports.

@@ -50,6 +50,7 @@ const KernelTable* GetKernelTable() {
       &ColumnSums,
       &LossGradient,
       &Axpy,
+      &AdamUpdate,
   };
   return &table;
 }

@@ -6,8 +6,8 @@
 // therefore assume valid, non-empty arguments.
 //
 // The fused kernels (dense_forward, dense_backward_activation) have defaults that compose the
-// simple ones, so a new backend is correct with the simple kernels alone, and fast when it
-// overrides the fused ones.
+// simple ones, and adam_update has a plain loop, so a new backend is correct with the simple
+// kernels alone, and fast when it overrides the others.
 //
 // Threads: kernels may be called from several threads at once on disjoint outputs; a backend
 // that keeps caches must guard them.
@@ -24,6 +24,13 @@ namespace mlpk {
 
 // op(X) = X or its transpose.
 enum class Trans { N, T };
+
+// The per-step constants of one Adam update (see Backend::adam_update). step_size and
+// inverse_sqrt_c2 carry the bias corrections of step t: lr / (1 - beta1^t) and
+// 1 / sqrt(1 - beta2^t); decay = 1 - lr * wd for AdamW (else 1), l2 = wd for Adam (else 0).
+struct AdamStep {
+  float beta1, beta2, epsilon, step_size, inverse_sqrt_c2, decay, l2;
+};
 
 class Backend {
  public:
@@ -77,6 +84,13 @@ class Backend {
   // y += alpha * x: the SGD update and the sum of per-shard gradients.
   void axpy(float alpha, std::span<const float> x, std::span<float> y);
 
+  // The Adam update of parameters w from gradients g, with first and second moments m and s (all
+  // of one length), element by element:
+  //   g' = g + l2 w;  m = beta1 m + (1 - beta1) g';  s = beta2 s + (1 - beta2) g'^2;
+  //   w = decay w - step_size m / (sqrt(s) inverse_sqrt_c2 + epsilon).
+  void adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
+                   std::span<float> m, std::span<float> s);
+
   // --- fused kernels (optional to override) -------------------------------------------------
   // Z = X * W + bias; A = g(Z). When A and Z are the same view, only A is kept.
   void dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
@@ -103,6 +117,9 @@ class Backend {
   virtual void do_dense_backward_activation(Activation g, ConstMatrixView z, ConstMatrixView a,
                                             ConstMatrixView da, MatrixView dz,
                                             std::span<float> bias_grad);
+  // Default: a plain loop, which the compiler vectorizes for the baseline instruction set.
+  virtual void do_adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
+                              std::span<float> m, std::span<float> s);
 
  private:
   void require_supported(Activation g, const char* kernel) const;
