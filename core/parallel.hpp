@@ -1,8 +1,8 @@
 // Parallel: a oneTBB task arena of a chosen size that runs a fixed number of independent tasks.
 //
-// The caller decides how work is cut (a partition that depends only on the problem's shape, never
-// on the thread count), so results are bit-identical for any number of threads; this class only
-// decides which thread runs which task. Nothing here allocates after construction.
+// The caller decides how work is cut (into tasks whose results do not depend on which thread runs
+// them or when), so results are bit-identical for any number of threads; this class only decides
+// which thread runs which task. Nothing here allocates after construction.
 #pragma once
 
 #include <cstddef>

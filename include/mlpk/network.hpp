@@ -69,8 +69,8 @@ class Network {
   Network& operator=(Network&&) noexcept;
 
   // The threads forward and backward run on (a oneTBB arena owned by this network). 0 means the
-  // default: MLPK_NUM_THREADS if set, otherwise every core. Results do not depend on it: work is
-  // cut by the shape of each product, never by the thread count.
+  // default: MLPK_NUM_THREADS if set, otherwise every core. Results do not depend on it: each
+  // output element of a product is computed whole, over the entire reduction, by one task.
   void set_threads(std::size_t threads);
   std::size_t threads() const;
 
