@@ -110,6 +110,18 @@ void Backend::adam_update(const AdamStep& step, std::span<const float> g, std::s
       throw Error(std::string("adam_update: g has ") + std::to_string(g.size()) + " entries but " +
                   what + " has " + std::to_string(length));
   if (g.empty()) return;
+  // Element i of each array is read before it is written, so one array overlapping another
+  // would mix parameters with moments: refuse it.
+  const std::pair<const char*, const float*> arrays[] = {{"g", g.data()}, {"w", w.data()},
+                                                         {"m", m.data()}, {"s", s.data()}};
+  for (std::size_t i = 0; i < 4; ++i)
+    for (std::size_t j = i + 1; j < 4; ++j) {
+      const float* a = arrays[i].second;
+      const float* b = arrays[j].second;
+      if (a < b + g.size() && b < a + g.size())
+        throw Error(std::string("adam_update: ") + arrays[i].first + " and " + arrays[j].first +
+                    " overlap");
+    }
   do_adam_update(step, g, w, m, s);
 }
 

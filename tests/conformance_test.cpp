@@ -419,6 +419,10 @@ TEST_P(Conformance, RejectsWrongShapesWithTheSameMessages) {
     backend_->adam_update(AdamStep{}, std::span<const float>(buffer, 3), std::span<float>(buffer, 3),
                           std::span<float>(buffer, 2), std::span<float>(buffer, 3));
   }, testing::ThrowsMessage<Error>(testing::HasSubstr("g has 3 entries but m has 2")));
+  EXPECT_THAT([&] {
+    backend_->adam_update(AdamStep{}, std::span<const float>(buffer, 3), std::span<float>(buffer + 3, 3),
+                          std::span<float>(buffer + 5, 3), std::span<float>(buffer + 9, 3));
+  }, testing::ThrowsMessage<Error>(testing::HasSubstr("w and m overlap")));
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, Conformance, testing::ValuesIn(backend_specs()), spec_test_name);

@@ -88,6 +88,7 @@ class Backend {
   // of one length), element by element:
   //   g' = g + l2 w;  m = beta1 m + (1 - beta1) g';  s = beta2 s + (1 - beta2) g'^2;
   //   w = decay w - step_size m / (sqrt(s) inverse_sqrt_c2 + epsilon).
+  // The four arrays must not overlap.
   void adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
                    std::span<float> m, std::span<float> s);
 
