@@ -3,6 +3,7 @@
 #include <mlpk/error.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -112,13 +113,15 @@ void Backend::adam_update(const AdamStep& step, std::span<const float> g, std::s
   if (g.empty()) return;
   // Element i of each array is read before it is written, so one array overlapping another
   // would mix parameters with moments: refuse it.
-  const std::pair<const char*, const float*> arrays[] = {{"g", g.data()}, {"w", w.data()},
-                                                         {"m", m.data()}, {"s", s.data()}};
+  const auto address = [](const float* p) { return reinterpret_cast<std::uintptr_t>(p); };
+  const std::pair<const char*, std::uintptr_t> arrays[] = {
+      {"g", address(g.data())}, {"w", address(w.data())}, {"m", address(m.data())},
+      {"s", address(s.data())}};
+  const std::uintptr_t bytes = g.size() * sizeof(float);
   for (std::size_t i = 0; i < 4; ++i)
     for (std::size_t j = i + 1; j < 4; ++j) {
-      const float* a = arrays[i].second;
-      const float* b = arrays[j].second;
-      if (a < b + g.size() && b < a + g.size())
+      const std::uintptr_t a = arrays[i].second, b = arrays[j].second;
+      if (a < b + bytes && b < a + bytes)
         throw Error(std::string("adam_update: ") + arrays[i].first + " and " + arrays[j].first +
                     " overlap");
     }
