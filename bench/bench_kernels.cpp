@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -166,6 +167,16 @@ void register_optimizer_step(const std::string& optimizer, std::size_t threads) 
   })->Unit(benchmark::kMicrosecond)->UseRealTime();
 }
 
+// 1 and 2 threads (the issue's table), then doubling up to every hardware thread, so that a
+// machine with more cores shows how far the step scales.
+std::vector<std::size_t> thread_counts() {
+  std::vector<std::size_t> counts{1, 2};
+  const std::size_t cores = std::thread::hardware_concurrency();
+  for (std::size_t t = 4; t < cores; t *= 2) counts.push_back(t);
+  if (cores > 2) counts.push_back(cores);
+  return counts;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -180,9 +191,9 @@ int main(int argc, char** argv) {
       for (const Shape& s : gemm_shapes())
         if (!naive || s.m * s.n * s.k <= 256ull * 512 * 784) register_gemm(spec, s);
       register_elementwise(spec);
-      // The four networks of issue 4, at 1 and 2 threads, on every backend (the reference takes
+      // The four networks of issue 4, at thread_counts(), on every backend (the reference takes
       // about 2 s a step on 784-1024-1024-1024-10).
-      for (std::size_t threads : {1, 2}) {
+      for (std::size_t threads : thread_counts()) {
         register_train_step(spec, "784-512-256-10", Activation::relu, Loss::softmax_cross_entropy, 128, threads);
         register_train_step(spec, "784-256-128-10", Activation::relu, Loss::softmax_cross_entropy, 64, threads);
         register_train_step(spec, "784-1024-1024-1024-10", Activation::relu, Loss::softmax_cross_entropy, 256, threads);
