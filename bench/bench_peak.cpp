@@ -1,4 +1,5 @@
-// Prints this CPU's measured single-core FP32 peak, the denominator of every "% of peak".
+// Prints this CPU's measured single-core FP32 peak, the denominator of every "% of peak", and each
+// FMA probe this CPU can run (an AVX-512 machine reports its AVX2 figure as well).
 #include "fp32_peak.hpp"
 
 #include <benchmark/benchmark.h>
@@ -12,6 +13,15 @@ void BM_Fp32Peak(benchmark::State& state) {
   state.SetLabel(mlpk::bench::fp32_peak_isa());
 }
 BENCHMARK(BM_Fp32Peak)->Iterations(1);
+
+void BM_Fp32Fma(benchmark::State& state, const char* isa) {
+  double gflops = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(gflops = mlpk::bench::measure_fp32_fma_gflops(isa));
+  if (gflops == 0) state.SkipWithError("this CPU has no such FMA probe");
+  state.counters["GFLOPS_per_core"] = gflops;
+}
+BENCHMARK_CAPTURE(BM_Fp32Fma, avx512, "avx512")->Iterations(1);
+BENCHMARK_CAPTURE(BM_Fp32Fma, avx2, "avx2")->Iterations(1);
 
 }  // namespace
 
