@@ -170,7 +170,7 @@ ConstMatrixView Network::forward(ConstMatrixView x) {
   reserve_batch(x.rows);
   batch_ = x.rows;
   input_ = x;
-  const std::size_t max_tasks = tasks_for(parallel_->threads());
+  const std::size_t max_tasks = tasks_for(parallel_->threads(), backend_->block_invariant());
   ConstMatrixView previous = x;
   for (std::size_t l = 0; l < num_layers(); ++l) {
     const Activation g = architecture_.layers[l].activation;
@@ -212,7 +212,7 @@ void Network::backward(ConstMatrixView y) {
   const std::size_t n = batch_;
   const std::size_t last = num_layers() - 1;
   const float scale = 1.0f / static_cast<float>(n);
-  const std::size_t max_tasks = tasks_for(parallel_->threads());
+  const std::size_t max_tasks = tasks_for(parallel_->threads(), backend_->block_invariant());
   {
     MatrixView dz = dz_[last].view().top_rows(n);
     backend_->loss_gradient(activation(last), y, scale, dz);

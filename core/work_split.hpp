@@ -1,8 +1,9 @@
 // WorkSplit: how one kernel's output matrix is cut into independent tasks.
 //
-// Every output element is computed by exactly one task, over the whole reduction dimension, by a
-// kernel whose arithmetic for that element does not depend on the block around it: so results are
-// bit-identical however the output is cut, and the cut may grow with the thread count.
+// Every output element is computed by exactly one task, over the whole reduction dimension. The
+// rule that makes results bit-identical for any thread count: the blocks depend on the shapes
+// alone, unless the backend computes an element to the same bits in any block (it is
+// block-invariant), and then the cut may grow with the thread count (tasks_for).
 #pragma once
 
 #include <algorithm>
@@ -21,8 +22,12 @@ inline constexpr double kMinTaskFlops = 1.0e6;
 inline constexpr std::size_t kMaxTasks = 4;
 // Blocks are multiples of this, so SIMD kernels see full vectors except at the matrix's end.
 inline constexpr std::size_t kBlockQuantum = 16;
-// The most tasks worth cutting a kernel into on `threads` threads.
-inline std::size_t tasks_for(std::size_t threads) { return std::max(kMaxTasks, threads); }
+// The most tasks worth cutting a kernel into on `threads` threads. Only a block-invariant backend
+// (Backend::block_invariant) may be cut by the thread count: for any other, the cut, and with it
+// every block's shape, must be the same for every thread count, or the results would not be.
+inline std::size_t tasks_for(std::size_t threads, bool block_invariant) {
+  return block_invariant ? std::max(kMaxTasks, threads) : kMaxTasks;
+}
 
 struct OutputBlock {
   std::size_t row, rows, col, cols;

@@ -66,13 +66,17 @@ TEST(WorkSplit, FourTasksCutTheLongSideEvenly) {
   EXPECT_EQ(softmax.col_tasks, 1u);
 }
 
-TEST(WorkSplit, OneTaskPerThreadBeyondFour) {
-  EXPECT_EQ(tasks_for(1), kMaxTasks);
-  EXPECT_EQ(tasks_for(2), kMaxTasks);
-  EXPECT_EQ(tasks_for(16), 16u);
-  const WorkSplit s = split_output(256, 1024, 1024, true, true, tasks_for(16));
+TEST(WorkSplit, OneTaskPerThreadBeyondFourOnBlockInvariantBackends) {
+  EXPECT_EQ(tasks_for(1, true), kMaxTasks);
+  EXPECT_EQ(tasks_for(2, true), kMaxTasks);
+  EXPECT_EQ(tasks_for(16, true), 16u);
+  const WorkSplit s = split_output(256, 1024, 1024, true, true, tasks_for(16, true));
   EXPECT_EQ(s.count(), 16u);
   EXPECT_EQ(s.col_block, 64u);
+}
+
+TEST(WorkSplit, TheCutOfOtherBackendsIgnoresTheThreadCount) {
+  for (std::size_t threads : {1, 2, 3, 8, 16, 64}) EXPECT_EQ(tasks_for(threads, false), kMaxTasks);
 }
 
 }  // namespace

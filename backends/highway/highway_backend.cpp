@@ -46,6 +46,9 @@ class HighwayBackend final : public Backend {
 
   std::string name() const override { return "highway"; }
   std::string description() const override { return std::string("highway ") + k_.target_name; }
+  // Every element of a product is one FMA chain over the whole reduction in a fixed order,
+  // whatever tile or edge kernel computes it; element-wise kernels have no neighbours.
+  bool block_invariant() const override { return true; }
   bool supports(Activation) const override { return true; }
   std::vector<std::string> variants() const override { return variants_; }
 

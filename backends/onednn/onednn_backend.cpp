@@ -374,6 +374,8 @@ class OnednnBackend final : public Backend {
   }
   // oneDNN may split a reduction (GEMM's K) over threads; with one thread nothing is split.
   bool deterministic() const override { return options_.threads == 1; }
+  // Not block-invariant (the default): oneDNN chooses matmul, inner-product and sgemm kernels by
+  // the shape of the block, so a block's elements differ in their last bits from the whole's.
   // dnnl_primitive_execute copies its arguments into a hash map: ~6 allocations per call.
   bool allocation_free() const override { return false; }
   bool supports(Activation) const override { return true; }

@@ -33,6 +33,8 @@ class ReferenceBackend final : public Backend {
  public:
   std::string name() const override { return "reference"; }
   std::string description() const override { return "reference (naive loops, double accumulation)"; }
+  // Each element is its own loop over the whole reduction, in order.
+  bool block_invariant() const override { return true; }
   bool supports(Activation) const override { return true; }
 
  protected:

@@ -44,9 +44,18 @@ class Backend {
   virtual std::string name() const = 0;
   // A longer human-readable description, e.g. the SIMD target or library version in use.
   virtual std::string description() const { return name(); }
-  // True when the same inputs give bit-identical outputs on every call, whatever the thread
-  // count: no kernel's result depends on how work is split.
+  // True when a kernel called twice with the same inputs and shapes gives the same bits, so
+  // that a Network on this backend trains to the same bits for any thread count (tests/
+  // threads_test.cpp checks exactly that). False when the backend splits a kernel over threads
+  // of its own in a way that changes the order of a sum.
   virtual bool deterministic() const { return true; }
+  // True when each output element comes out to the same bits whether a kernel is called on the
+  // whole output or on any block of it (tests/block_invariance_test.cpp checks it, on shapes
+  // that cross every size where the backend switches code). The Network then cuts a product
+  // into as many tasks as there are threads; otherwise its cut depends on the shapes alone, so
+  // the thread count decides which thread runs a block, never which blocks there are. False by
+  // default: a backend that picks its kernels by the shape it is handed (oneDNN does) is not.
+  virtual bool block_invariant() const { return false; }
   // True when a kernel called again with shapes it has seen performs no heap allocation. A
   // backend built on a library that allocates inside every call (oneDNN's execute does) says
   // false; the Network itself never allocates in a steady-state step.
