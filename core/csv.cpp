@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <limits>
 
 namespace mlpk {
 namespace {
@@ -122,6 +123,9 @@ Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options) {
              cells[c].empty() ? std::string("empty cell") : quoted(cells[c], "is not a number"));
       if (!std::isfinite(*value))
         fail(path, line_number, c + 1, quoted(cells[c], "is not a finite number"));
+      // Casting a double beyond float's range to float is undefined behaviour: refuse it here.
+      if (std::fabs(*value) > static_cast<double>(std::numeric_limits<float>::max()))
+        fail(path, line_number, c + 1, quoted(cells[c], "is beyond the range of a 32-bit float (3.4e38)"));
       if (c != label_index) {
         features.push_back(static_cast<float>(*value));
         continue;
@@ -130,9 +134,13 @@ Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options) {
         targets.push_back(static_cast<float>(*value));
         continue;
       }
-      if (*value < 0 || *value != std::floor(*value) || *value > 1e6)
+      if (*value < 0 || *value != std::floor(*value))
         fail(path, line_number, c + 1,
              quoted(cells[c], "is not a class label (a non-negative integer)"));
+      if (*value >= static_cast<double>(kMaxClasses))
+        fail(path, line_number, c + 1,
+             quoted(cells[c], ("is too large a class label (mlpk allows " + std::to_string(kMaxClasses) +
+                               " classes, labels 0 to " + std::to_string(kMaxClasses - 1) + ")").c_str()));
       labels.push_back(static_cast<std::uint32_t>(*value));
       max_label = std::max(max_label, labels.back());
     }

@@ -6,10 +6,20 @@
 #include "random.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 
 namespace mlpk {
+namespace {
+
+std::string short_number(float v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", static_cast<double>(v));
+  return text;
+}
+
+}  // namespace
 
 void one_hot(Dataset& data) {
   if (data.classes == 0) throw Error("one_hot: the data set has no classes (a regression set?)");
@@ -54,8 +64,16 @@ void Standardizer::apply(Dataset& data) const {
     throw Error("Standardizer: the data has " + std::to_string(data.dimensions()) +
                 " features but the statistics were fitted on " + std::to_string(mean.size()));
   for (std::size_t i = 0; i < data.size(); ++i)
-    for (std::size_t j = 0; j < data.dimensions(); ++j)
-      data.features(i, j) = (data.features(i, j) - mean[j]) / stddev[j];
+    for (std::size_t j = 0; j < data.dimensions(); ++j) {
+      const float x = data.features(i, j);
+      const float z = (x - mean[j]) / stddev[j];
+      // A value near float's limit can overflow here: say which sample, not a later batch row.
+      if (!std::isfinite(z))
+        throw Error("Standardizer: sample " + std::to_string(i) + ", feature " + std::to_string(j) + ": " +
+                    short_number(x) + " is too far from the training mean " + short_number(mean[j]) +
+                    " (standardized, it overflows a float)");
+      data.features(i, j) = z;
+    }
 }
 
 std::vector<std::size_t> shuffled_indices(std::size_t n, std::uint64_t& rng_state) {

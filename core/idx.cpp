@@ -77,10 +77,11 @@ IdxArray read_idx(const std::filesystem::path& path) {
     if (read_some(file.get(), path, b, 4) != 4) fail(path, "truncated inside the header");
     const std::uint32_t d = big_endian_u32(b);
     array.dims.push_back(d);
-    total *= d;  // each factor < 2^32 and total stays <= kIdxMaxBytes below, so no overflow
-    if (total > kIdxMaxBytes)
-      fail(path, "header dimensions are absurd (more than " + std::to_string(kIdxMaxBytes) +
-                     " bytes of data); the file is corrupt or not an IDX file");
+    total *= d;  // each factor < 2^32 and total stays <= kIdxMaxElements below, so no overflow
+    if (total > kIdxMaxElements)
+      fail(path, "header dimensions are absurd (more than " + std::to_string(kIdxMaxElements) +
+                     " bytes of data, which become 4-byte float features); the file is corrupt or "
+                     "not an IDX file");
   }
 
   // Grow as data actually arrives: a lying header cannot make us allocate gigabytes.

@@ -3,7 +3,6 @@
 #include <mlpk/metrics.hpp>
 
 #include <cstdio>
-#include <numeric>
 
 namespace mlpk {
 
@@ -25,7 +24,8 @@ void ConfusionMatrix::add(std::uint32_t truth, std::uint32_t predicted) {
   if (truth >= classes_ || predicted >= classes_)
     throw Error("ConfusionMatrix: class " + std::to_string(std::max(truth, predicted)) +
                 " is out of range (" + std::to_string(classes_) + " classes)");
-  ++counts_[truth * classes_ + predicted];
+  ++counts_[{truth, predicted}];
+  ++total_;
 }
 
 void ConfusionMatrix::add(std::span<const std::uint32_t> truth, std::span<const std::uint32_t> predicted) {
@@ -35,24 +35,32 @@ void ConfusionMatrix::add(std::span<const std::uint32_t> truth, std::span<const 
   for (std::size_t i = 0; i < truth.size(); ++i) add(truth[i], predicted[i]);
 }
 
-std::uint64_t ConfusionMatrix::total() const {
-  return std::accumulate(counts_.begin(), counts_.end(), std::uint64_t{0});
+std::uint64_t ConfusionMatrix::count(std::size_t truth, std::size_t predicted) const {
+  if (truth >= classes_ || predicted >= classes_) return 0;
+  const auto it = counts_.find({static_cast<std::uint32_t>(truth), static_cast<std::uint32_t>(predicted)});
+  return it == counts_.end() ? 0 : it->second;
 }
 
 double ConfusionMatrix::accuracy() const {
   std::uint64_t right = 0;
-  for (std::size_t c = 0; c < classes_; ++c) right += count(c, c);
-  const std::uint64_t n = total();
-  return n == 0 ? 0.0 : static_cast<double>(right) / static_cast<double>(n);
+  for (const auto& [pair, n] : counts_)
+    if (pair.first == pair.second) right += n;
+  return total_ == 0 ? 0.0 : static_cast<double>(right) / static_cast<double>(total_);
 }
 
 double ConfusionMatrix::class_accuracy(std::size_t c) const {
+  if (c >= classes_) return 0.0;
+  const auto t = static_cast<std::uint32_t>(c);
   std::uint64_t row = 0;
-  for (std::size_t p = 0; p < classes_; ++p) row += count(c, p);
+  for (auto it = counts_.lower_bound({t, 0}); it != counts_.end() && it->first.first == t; ++it)
+    row += it->second;
   return row == 0 ? 0.0 : static_cast<double>(count(c, c)) / static_cast<double>(row);
 }
 
 std::string ConfusionMatrix::to_string() const {
+  if (classes_ > kPrintedClasses)
+    return "confusion matrix of " + std::to_string(classes_) + " classes not printed (more than " +
+           std::to_string(kPrintedClasses) + ")\n";
   std::string s = "true\\pred";
   char cell[32];
   for (std::size_t p = 0; p < classes_; ++p) {

@@ -9,14 +9,16 @@
 
 #include <bit>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
+#include <optional>
+#include <span>
 
 namespace mlpk {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'L', 'P', 'K', 'M', 'O', 'D', 'L'};
-constexpr std::uint64_t kMaxFileBytes = std::uint64_t{1} << 34;
 
 std::string with_path(const std::filesystem::path& path, const std::string& problem) {
   std::string m = "model file ";
@@ -91,51 +93,98 @@ class Writer {
   std::vector<unsigned char> buffer_;
 };
 
+// Names (activations, losses, optimizers) are a few letters; a longer one is corruption.
+constexpr std::uint32_t kMaxNameBytes = 64;
+// Optimizer state arrays: Adam keeps two.
+constexpr std::uint32_t kMaxStateArrays = 16;
+
+// Reads a model file front to back. Every size the file announces is checked against the bytes
+// left before anything is allocated for it, so a corrupt or hostile header costs no memory and
+// a huge file of garbage is rejected after its first bytes, not after reading all of it. The
+// CRC-32 of what is read is computed on the way (crc32_z: 64-bit lengths).
 class Reader {
  public:
-  Reader(const std::vector<unsigned char>& data, std::size_t end, const std::filesystem::path& path)
-      : data_(data), end_(end), path_(path) {}
-  void need(std::size_t n, const char* what) {
-    if (end_ - at_ < n)
-      throw Error(with_path(path_, std::string("truncated or corrupt: it ends while reading ") + what +
-                                       " (at byte " + std::to_string(at_) + " of " +
-                                       std::to_string(data_.size()) + ")"));
+  Reader(const std::filesystem::path& path, std::uint64_t size)
+      : path_(path), in_(path, std::ios::binary), size_(size), left_(size - 4) {
+    if (!in_) throw Error(with_path(path_, "cannot be opened"));
+  }
+  void read(void* out, std::uint64_t n, const char* what) {
+    if (n > left_) throw Error(ends_while(what));
+    if (!in_.read(static_cast<char*>(out), static_cast<std::streamsize>(n)))
+      throw Error(with_path(path_, std::string("read error while reading ") + what));
+    crc_ = crc32_z(crc_, static_cast<const Bytef*>(out), static_cast<z_size_t>(n));
+    left_ -= n;
   }
   template <typename T>
   T integer(const char* what) {
-    need(sizeof(T), what);
+    unsigned char b[sizeof(T)];
+    read(b, sizeof b, what);
     T v = 0;
-    for (std::size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(T{data_[at_ + i]} << (8 * i));
-    at_ += sizeof(T);
+    for (std::size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(T{b[i]} << (8 * i));
     return v;
   }
   std::uint8_t u8(const char* what) { return integer<std::uint8_t>(what); }
   std::uint32_t u32(const char* what) { return integer<std::uint32_t>(what); }
   std::uint64_t u64(const char* what) { return integer<std::uint64_t>(what); }
   std::vector<float> floats(std::uint64_t count, const char* what) {
-    if (count > (end_ - at_) / 4)  // checked before allocating: a corrupt count cannot cost memory
+    if (count > left_ / 4)  // checked before allocating: a corrupt count cannot cost memory
       throw Error(with_path(path_, std::string("truncated or corrupt: ") + std::to_string(count) + " floats of " +
-                                       what + " do not fit in the " + std::to_string(end_ - at_) +
+                                       what + " do not fit in the " + std::to_string(left_) +
                                        " bytes left"));
     std::vector<float> v(count);
-    for (auto& f : v) f = std::bit_cast<float>(u32(what));
+    read(v.data(), count * 4, what);
+    if constexpr (std::endian::native == std::endian::big)
+      for (float& f : v) {
+        const auto u = std::bit_cast<std::uint32_t>(f);
+        f = std::bit_cast<float>((u >> 24) | ((u >> 8) & 0xff00u) | ((u << 8) & 0xff0000u) | (u << 24));
+      }
     return v;
   }
   std::string string(const char* what) {
     const std::uint32_t n = u32(what);
-    need(n, what);
-    std::string s(reinterpret_cast<const char*>(data_.data() + at_), n);
-    at_ += n;
+    if (n > kMaxNameBytes)
+      throw Error(with_path(path_, "corrupt: " + std::string(what) + " of " + std::to_string(n) + " bytes"));
+    std::string s(n, '\0');
+    read(s.data(), n, what);
     return s;
   }
-  std::size_t position() const { return at_; }
+  std::uint64_t left() const { return left_; }
+  std::uint32_t crc() const { return static_cast<std::uint32_t>(crc_); }
+  // The 4 bytes after everything else: the stored checksum (not part of the CRC).
+  std::uint32_t stored_crc() {
+    unsigned char b[4];
+    if (left_ != 0 || !in_.read(reinterpret_cast<char*>(b), 4)) throw Error(with_path(path_, "read error"));
+    return std::uint32_t{b[0]} | std::uint32_t{b[1]} << 8 | std::uint32_t{b[2]} << 16 |
+           std::uint32_t{b[3]} << 24;
+  }
 
  private:
-  const std::vector<unsigned char>& data_;
-  std::size_t end_;
+  std::string ends_while(const char* what) const {
+    return with_path(path_, std::string("truncated or corrupt: it ends while reading ") + what +
+                                " (at byte " + std::to_string(size_ - 4 - left_) + " of " +
+                                std::to_string(size_) + ")");
+  }
   const std::filesystem::path& path_;
-  std::size_t at_ = 0;
+  std::ifstream in_;
+  std::uint64_t size_;
+  std::uint64_t left_;  // bytes before the checksum not read yet
+  uLong crc_ = crc32_z(0L, Z_NULL, 0);
 };
+
+// The index of the first NaN or infinity in `values`, if any.
+std::optional<std::size_t> first_non_finite(std::span<const float> values) {
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i])) return i;
+  return std::nullopt;
+}
+
+// Refuses to write (or to accept from a file) a NaN or infinity in `values`.
+void require_finite(const std::filesystem::path& path, std::span<const float> values, const char* what,
+                    const char* verb) {
+  if (const auto bad = first_non_finite(values))
+    throw Error(with_path(path, std::string(verb) + what + " " + std::to_string(*bad) + " is " +
+                                    std::to_string(values[*bad]) + ", not a finite number"));
+}
 
 // Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename, and an
 // fsync of the directory so the rename itself survives a crash.
@@ -179,6 +228,14 @@ void write_atomically(const std::filesystem::path& path, const std::vector<unsig
 
 void save_model(const std::filesystem::path& path, const Network& net, const Standardizer* standardizer,
                 const Optimizer* optimizer, const TrainingState* training) {
+  // A diverged network is not saved: a file of NaN weights would predict class 0 for everything.
+  require_finite(path, net.parameters(), "parameter", "not saved: ");
+  if (standardizer != nullptr) {
+    require_finite(path, standardizer->mean, "standardizer mean", "not saved: ");
+    require_finite(path, standardizer->stddev, "standardizer deviation", "not saved: ");
+  }
+  if (optimizer != nullptr)
+    for (const auto& s : optimizer->state()) require_finite(path, s, "optimizer state value", "not saved: ");
   const Architecture& a = net.architecture();
   Writer w;
   w.bytes(kMagic, sizeof kMagic);
@@ -214,7 +271,7 @@ void save_model(const std::filesystem::path& path, const Network& net, const Sta
     w.u64(training->rng_state);
   }
   auto& bytes = w.buffer();
-  const auto crc = static_cast<std::uint32_t>(crc32(0L, bytes.data(), static_cast<uInt>(bytes.size())));
+  const auto crc = static_cast<std::uint32_t>(crc32_z(0L, bytes.data(), static_cast<z_size_t>(bytes.size())));
   w.u32(crc);
   write_atomically(path, bytes);
 }
@@ -222,21 +279,21 @@ void save_model(const std::filesystem::path& path, const Network& net, const Sta
 ModelFile read_model(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw Error(with_path(path, "no such file"));
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec || size > kMaxFileBytes) throw Error(with_path(path, "cannot read its size, or it is too large"));
-  std::vector<unsigned char> data(size);
-  {
-    std::ifstream in(path, std::ios::binary);
-    if (!in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(size)))
-      throw Error(with_path(path, "read error"));
-  }
-  if (size < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0)
-    throw Error(with_path(path, "wrong magic (not an mlpk model file)"));
-  if (size < sizeof kMagic + 4 + 4)
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw Error(with_path(path, "cannot read its size (" + ec.message() + ")"));
+  constexpr std::uint64_t kSmallest = sizeof kMagic + 4 + 4;  // magic, version, checksum
+  if (size < kSmallest) {
+    char head[kSmallest] = {};
+    std::ifstream(path, std::ios::binary).read(head, static_cast<std::streamsize>(size));
+    if (size < sizeof kMagic || std::memcmp(head, kMagic, sizeof kMagic) != 0)
+      throw Error(with_path(path, "wrong magic (not an mlpk model file)"));
     throw Error(with_path(path, "truncated (" + std::to_string(size) + " bytes)"));
-  Reader r(data, size - 4, path);  // the last 4 bytes are the checksum
-  r.need(8, "the magic");
-  r.integer<std::uint64_t>("the magic");
+  }
+  Reader r(path, size);  // the last 4 bytes are the checksum
+  char magic[sizeof kMagic];
+  r.read(magic, sizeof magic, "the magic");
+  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0)
+    throw Error(with_path(path, "wrong magic (not an mlpk model file)"));
   const std::uint32_t version = r.u32("the version");
   if (version != kModelFileVersion)
     throw Error(with_path(path, "format version " + std::to_string(version) +
@@ -247,7 +304,7 @@ ModelFile read_model(const std::filesystem::path& path) {
     Architecture& a = file.architecture;
     a.inputs = r.u32("the input width");
     const std::uint32_t layers = r.u32("the layer count");
-    if (layers > 4096) throw Error(with_path(path, "corrupt: " + std::to_string(layers) + " layers"));
+    if (layers > kMaxLayers) throw Error(with_path(path, "corrupt: " + std::to_string(layers) + " layers"));
     for (std::uint32_t l = 0; l < layers; ++l) {
       LayerSpec spec;
       spec.units = r.u32("a layer width");
@@ -255,22 +312,41 @@ ModelFile read_model(const std::filesystem::path& path) {
       a.layers.push_back(spec);
     }
     a.loss = parse_loss(r.string("the loss"));
+    try {
+      a.validate();  // bounds the parameter count before anything is read for it
+    } catch (const Error& e) {
+      throw Error(with_path(path, std::string("invalid architecture (") + e.what() + ")"));
+    }
+    const std::uint64_t expected = a.parameter_count();
     if (r.u8("the standardizer flag") != 0) {
       const std::uint32_t d = r.u32("the standardizer width");
+      if (d != a.inputs)
+        throw Error(with_path(path, "corrupt: a standardizer of " + std::to_string(d) + " features for " +
+                                        std::to_string(a.inputs) + " inputs"));
       Standardizer s;
       s.mean = r.floats(d, "the standardizer means");
       s.stddev = r.floats(d, "the standardizer deviations");
       file.standardizer = std::move(s);
     }
-    file.parameters = r.floats(r.u64("the parameter count"), "the parameters");
+    const std::uint64_t count = r.u64("the parameter count");
+    if (count != expected)
+      throw Error(with_path(path, "holds " + std::to_string(count) + " parameters but its architecture " +
+                                      a.to_string() + " needs " + std::to_string(expected)));
+    file.parameters = r.floats(count, "the parameters");
     if (r.u8("the checkpoint flag") != 0) {
       Checkpoint c;
       c.optimizer = parse_optimizer(r.string("the optimizer name"));
       c.optimizer_steps = r.u64("the optimizer step count");
       const std::uint32_t arrays = r.u32("the optimizer state count");
-      if (arrays > 16) throw Error(with_path(path, "corrupt: " + std::to_string(arrays) + " state arrays"));
-      for (std::uint32_t i = 0; i < arrays; ++i)
-        c.optimizer_state.push_back(r.floats(r.u64("an optimizer state size"), "the optimizer state"));
+      if (arrays > kMaxStateArrays)
+        throw Error(with_path(path, "corrupt: " + std::to_string(arrays) + " state arrays"));
+      for (std::uint32_t i = 0; i < arrays; ++i) {
+        const std::uint64_t n = r.u64("an optimizer state size");
+        if (n != expected)
+          throw Error(with_path(path, "corrupt: an optimizer state of " + std::to_string(n) + " values for " +
+                                          std::to_string(expected) + " parameters"));
+        c.optimizer_state.push_back(r.floats(n, "the optimizer state"));
+      }
       c.training.epoch = r.u64("the epoch");
       c.training.rng_state = r.u64("the RNG state");
       file.checkpoint = std::move(c);
@@ -281,31 +357,31 @@ ModelFile read_model(const std::filesystem::path& path) {
     if (what.rfind("model file ", 0) == 0) throw;
     throw Error(with_path(path, "corrupt header (" + what + ")"));
   }
-  if (r.position() != size - 4)
-    throw Error(with_path(path, "corrupt: " + std::to_string(size - 4 - r.position()) +
+  if (r.left() != 0)
+    throw Error(with_path(path, "corrupt: " + std::to_string(r.left()) +
                                     " unexpected bytes before the checksum"));
-  std::uint32_t stored = 0;
-  for (int i = 0; i < 4; ++i) stored |= std::uint32_t{data[size - 4 + static_cast<std::size_t>(i)]} << (8 * i);
-  const auto actual = static_cast<std::uint32_t>(crc32(0L, data.data(), static_cast<uInt>(size - 4)));
-  if (stored != actual) throw Error(with_path(path, "checksum mismatch: the file is corrupted"));
-  try {
-    file.architecture.validate();
-  } catch (const Error& e) {
-    throw Error(with_path(path, std::string("invalid architecture (") + e.what() + ")"));
+  if (r.stored_crc() != r.crc()) throw Error(with_path(path, "checksum mismatch: the file is corrupted"));
+  // Intact, but is it sane? No NaN weight, and a checkpoint that could have been written.
+  require_finite(path, file.parameters, "parameter", "");
+  if (file.standardizer) {
+    require_finite(path, file.standardizer->mean, "standardizer mean", "");
+    require_finite(path, file.standardizer->stddev, "standardizer deviation", "");
+    for (const float s : file.standardizer->stddev)
+      if (!(s > 0.0f)) throw Error(with_path(path, "a standardizer deviation is " + std::to_string(s) + ", not positive"));
   }
-  // The parameter count must be the architecture's, checked here so that no Network is ever
-  // allocated for dimensions the file's data does not back.
-  std::uint64_t expected = 0;
-  std::uint64_t in = file.architecture.inputs;
-  for (const auto& layer : file.architecture.layers) {
-    expected += in * layer.units + layer.units;  // each < 2^32 * 2^32: a u64 holds a product
-    in = layer.units;
-    if (expected > file.parameters.size()) break;
+  if (file.checkpoint) {
+    const Checkpoint& c = *file.checkpoint;
+    for (const auto& s : c.optimizer_state) require_finite(path, s, "optimizer state value", "");
+    if (c.optimizer_steps > kMaxOptimizerSteps)
+      throw Error(with_path(path, "checkpoint's optimizer step count " + std::to_string(c.optimizer_steps) +
+                                      " is absurd (more than " + std::to_string(kMaxOptimizerSteps) +
+                                      ", the most an optimizer takes)"));
+    // A checkpoint is written after an epoch, and every epoch takes at least one step.
+    if (c.training.epoch > c.optimizer_steps)
+      throw Error(with_path(path, "checkpoint claims " + std::to_string(c.training.epoch) +
+                                      " epochs done in " + std::to_string(c.optimizer_steps) +
+                                      " optimizer steps (each epoch takes at least one)"));
   }
-  if (expected != file.parameters.size())
-    throw Error(with_path(path, "holds " + std::to_string(file.parameters.size()) +
-                                    " parameters but its architecture " + file.architecture.to_string() +
-                                    " needs " + std::to_string(expected)));
   return file;
 }
 

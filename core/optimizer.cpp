@@ -117,6 +117,9 @@ void Optimizer::restore(std::uint64_t steps, std::vector<std::vector<float>> sta
                 std::to_string(state.size()) + " state arrays, expected " + std::to_string(state_count()));
   for (const auto& s : state)
     if (s.size() != state.front().size()) throw Error("optimizer: state arrays of unequal length");
+  if (steps > kMaxOptimizerSteps)
+    throw Error("optimizer: a checkpoint's step count " + std::to_string(steps) + " is more than the " +
+                std::to_string(kMaxOptimizerSteps) + " steps an optimizer can take (a corrupt checkpoint)");
   steps_ = steps;
   state_ = std::move(state);
 }

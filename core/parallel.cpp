@@ -21,7 +21,7 @@ std::size_t Parallel::default_threads() {
   if (const char* env = std::getenv("MLPK_NUM_THREADS"); env != nullptr && *env != '\0') {
     char* end = nullptr;
     const long value = std::strtol(env, &end, 10);
-    if (*end != '\0' || value <= 0 || value > 4096)
+    if (*end != '\0' || value <= 0 || value > static_cast<long>(kMaxThreads))
       throw Error(std::string("MLPK_NUM_THREADS must be a positive integer, not '") + env + "'");
     return static_cast<std::size_t>(value);
   }
@@ -31,7 +31,9 @@ std::size_t Parallel::default_threads() {
 std::size_t default_thread_count() { return Parallel::default_threads(); }
 
 Parallel::Parallel(std::size_t threads) : threads_(threads == 0 ? default_threads() : threads) {
-  if (threads_ > 4096) throw Error("thread count " + std::to_string(threads_) + " is not sensible");
+  if (threads_ > kMaxThreads)
+    throw Error("thread count " + std::to_string(threads_) + " is more than the " +
+                std::to_string(kMaxThreads) + " mlpk runs on");
   if (threads_ > 1) arena_ = std::make_unique<Arena>(static_cast<int>(threads_));
 }
 

@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 namespace mlpk {
 namespace {
@@ -59,10 +58,16 @@ std::string shape_string(const ConstMatrixView& v) {
 }
 
 float* allocate_aligned_floats(std::size_t count) {
+  // Compared by division first: count * sizeof(float) itself may wrap.
+  if (count > kMaxTensorBytes / sizeof(float))
+    throw Error("cannot allocate " + std::to_string(count) + " floats: more than the " +
+                std::to_string(kMaxTensorBytes) + " bytes a tensor may have");
   const std::size_t bytes = ((count * sizeof(float) + kAlignment - 1) / kAlignment) * kAlignment;
   if (bytes == 0) return nullptr;
   void* p = std::aligned_alloc(kAlignment, bytes);
-  if (p == nullptr) throw std::bad_alloc();
+  if (p == nullptr)
+    throw Error("cannot allocate " + std::to_string(count) + " floats (" + std::to_string(bytes) +
+                " bytes): out of memory");
   std::memset(p, 0, bytes);
   return static_cast<float*>(p);
 }
@@ -71,8 +76,21 @@ void free_aligned_floats(float* p) { std::free(p); }
 
 void Tensor::Free::operator()(float* p) const { free_aligned_floats(p); }
 
+namespace {
+
+// rows * cols, or an error naming the shape when it wraps or passes kMaxTensorBytes.
+std::size_t checked_count(std::size_t rows, std::size_t cols) {
+  if (cols != 0 && rows > kMaxTensorBytes / sizeof(float) / cols)
+    throw Error("a " + std::to_string(rows) + " x " + std::to_string(cols) +
+                " float matrix is larger than the " + std::to_string(kMaxTensorBytes) +
+                " bytes a tensor may have");
+  return rows * cols;
+}
+
+}  // namespace
+
 Tensor::Tensor(std::size_t rows, std::size_t cols)
-    : data_(allocate_aligned_floats(rows * cols)), rows_(rows), cols_(cols) {}
+    : data_(allocate_aligned_floats(checked_count(rows, cols))), rows_(rows), cols_(cols) {}
 
 Tensor::Tensor(const Tensor& other) : Tensor(other.rows_, other.cols_) {
   if (size() != 0) std::memcpy(data(), other.data(), size() * sizeof(float));

@@ -5,8 +5,11 @@
 #include <mlpk/trainer.hpp>
 
 #include <algorithm>
-
 #include <chrono>
+#include <cmath>
+#include <optional>
+#include <span>
+#include <string>
 
 namespace mlpk {
 namespace {
@@ -27,6 +30,19 @@ void require_targets(const Network& net, const Dataset& data, const char* what) 
     throw Error(std::string(what) + ": the targets have " + std::to_string(data.targets.cols()) +
                 " columns but the network has " + std::to_string(net.architecture().outputs()) +
                 " outputs");
+}
+
+// The index of the first NaN or infinity, if any.
+std::optional<std::size_t> first_non_finite(std::span<const float> values) {
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i])) return i;
+  return std::nullopt;
+}
+
+std::string diverged(std::uint64_t epoch, std::size_t step, std::size_t steps, const std::string& what) {
+  return "training diverged in epoch " + std::to_string(epoch) + ", step " + std::to_string(step) +
+         " of " + std::to_string(steps) + ": " + what +
+         " (lower the learning rate, or clip the gradients); nothing of this epoch was saved";
 }
 
 }  // namespace
@@ -56,6 +72,9 @@ Evaluation evaluate(Network& net, const Dataset& data, std::size_t batch_size) {
 Trainer::Trainer(Network& net, Optimizer& optimizer, TrainerOptions options)
     : net_(net), optimizer_(optimizer), options_(options) {
   if (options_.batch_size == 0) throw Error("Trainer: the batch size is zero");
+  if (options_.batch_size > kMaxBatchSize)
+    throw Error("Trainer: the batch size " + std::to_string(options_.batch_size) + " is more than " +
+                std::to_string(kMaxBatchSize));
   state_.rng_state = options_.seed;
 }
 
@@ -78,7 +97,10 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
       gather_batch(train, order, first, count, x, y);
       const ConstMatrixView xb = x.view().top_rows(count), yb = y.view().top_rows(count);
       const ConstMatrixView out = net_.forward(xb);
-      loss_sum += net_.loss(yb) * static_cast<double>(count);
+      const double loss = net_.loss(yb);
+      if (!std::isfinite(loss))
+        throw Error(diverged(report.epoch, b + 1, batches, "the batch loss is " + std::to_string(loss)));
+      loss_sum += loss * static_cast<double>(count);
       if (labelled)  // row by row: the step allocates nothing, nor should its bookkeeping
         for (std::size_t i = 0; i < count; ++i)
           right += predicted_class(out, i) == train.labels[order[first + i]];
@@ -95,11 +117,20 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
         on_batch(p);
       }
     }
+    if (const auto bad = first_non_finite(net_.parameters()))
+      throw Error(diverged(report.epoch, batches, batches,
+                           "parameter " + std::to_string(*bad) + " is " +
+                               std::to_string(net_.parameters()[*bad])));
     report.seconds = seconds_since(start);
     report.samples_per_second = static_cast<double>(n) / std::max(report.seconds, 1e-9);
     report.train_loss = loss_sum / static_cast<double>(n);
     report.train_accuracy = labelled ? static_cast<double>(right) / static_cast<double>(n) : 0.0;
-    if (validation != nullptr && validation->size() > 0) report.validation = evaluate(net_, *validation);
+    if (validation != nullptr && validation->size() > 0) {
+      report.validation = evaluate(net_, *validation);
+      if (!std::isfinite(report.validation->loss))  // finite but huge weights overflow
+        throw Error(diverged(report.epoch, batches, batches,
+                             "the validation loss is " + std::to_string(report.validation->loss)));
+    }
     ++state_.epoch;
     reports.push_back(report);
     if (on_epoch) on_epoch(report);

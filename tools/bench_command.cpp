@@ -4,11 +4,13 @@
 #include "commands.hpp"
 
 #include "fp32_peak.hpp"
+#include "number_flags.hpp"
 
 #include <mlpk/mlpk.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -16,6 +18,12 @@
 
 namespace mlpk::tools {
 namespace {
+
+// The most steps timed, and the most warm-up steps: a bench is a measurement of seconds, and the
+// median of 100,000 steps is as good as that of more.
+constexpr std::size_t kMaxBenchSteps = 100000;
+// The longest measurement: an hour.
+constexpr double kMaxBenchSeconds = 3600.0;
 
 struct BenchOptions {
   std::string layers = "784-512-256-10";
@@ -44,7 +52,6 @@ double step_flops(const Architecture& arch, std::size_t batch) {
 }
 
 int run_bench(const BenchOptions& o) {
-  if (o.batch_size == 0) throw Error("--batch-size must be at least 1");
   const std::string backend_name = o.backend.empty() ? default_backend_name() : o.backend;
   Network net(Architecture::parse(o.layers, parse_activation(o.activation), parse_loss(o.loss)),
               create_backend(backend_name));
@@ -78,7 +85,7 @@ int run_bench(const BenchOptions& o) {
     const auto t0 = clock::now();
     train_batch(net, sgd, x.view(), y.view());
     seconds.push_back(std::chrono::duration<double>(clock::now() - t0).count());
-    if (seconds.size() >= 100000) break;
+    if (seconds.size() >= kMaxBenchSteps) break;
   }
   std::sort(seconds.begin(), seconds.end());
   const double median = seconds[seconds.size() / 2];
@@ -102,14 +109,25 @@ std::function<int()> add_bench_command(CLI::App& app) {
   cmd->add_option("--layers", options->layers, "Layer widths, input first")->capture_default_str();
   cmd->add_option("--activation", options->activation, "Hidden activation")->capture_default_str();
   cmd->add_option("--loss", options->loss, "softmax-ce | sigmoid-bce | mse")->capture_default_str();
-  cmd->add_option("--batch-size", options->batch_size, "Samples per step")->capture_default_str();
+  cmd->add_option("--batch-size", options->batch_size, "Samples per step")
+      ->capture_default_str()
+      ->transform(whole_number(1, kMaxBatchSize));
   cmd->add_option("--backend", options->backend, "Backend name (default: the fastest available)");
   cmd->add_option("--threads", options->threads, "Threads (0: MLPK_NUM_THREADS or every core)")
-      ->capture_default_str();
-  cmd->add_option("--warmup", options->warmup, "Untimed steps first")->capture_default_str();
-  cmd->add_option("--steps", options->min_steps, "At least this many timed steps")->capture_default_str();
-  cmd->add_option("--seconds", options->min_seconds, "And at least this long")->capture_default_str();
-  cmd->add_option("--seed", options->seed, "Seed of the weights and the random data")->capture_default_str();
+      ->capture_default_str()
+      ->transform(whole_number(0, kMaxThreads));
+  cmd->add_option("--warmup", options->warmup, "Untimed steps first")
+      ->capture_default_str()
+      ->transform(whole_number(0, kMaxBenchSteps));
+  cmd->add_option("--steps", options->min_steps, "At least this many timed steps")
+      ->capture_default_str()
+      ->transform(whole_number(1, kMaxBenchSteps));
+  cmd->add_option("--seconds", options->min_seconds, "And at least this long")
+      ->capture_default_str()
+      ->check(finite_number(0.0, kMaxBenchSeconds));
+  cmd->add_option("--seed", options->seed, "Seed of the weights and the random data")
+      ->capture_default_str()
+      ->transform(whole_number(0, UINT64_MAX));
   return [options] { return run_bench(*options); };
 }
 

@@ -1,5 +1,6 @@
 // Data flags of the mlpk command line and the loading they select.
 #include "data_flags.hpp"
+#include "number_flags.hpp"
 
 #include <mlpk/error.hpp>
 
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 
@@ -18,7 +20,8 @@ void DataFlags::add_to(CLI::App& app, bool train) {
   app.add_option("--data-dir", data_dir, "Where the Fashion-MNIST IDX files are");
   if (train) {
     app.add_option("--train-csv", train_csv, "Training samples: a CSV file");
-    app.add_option("--train-limit", train_limit, "Use only the first N training samples (0: all)");
+    app.add_option("--train-limit", train_limit, "Use only the first N training samples (0: all)")
+        ->transform(whole_number(0, SIZE_MAX));
   }
   app.add_option("--test-csv", test_csv, "Test samples: a CSV file");
   app.add_option("--label-column", label_column,

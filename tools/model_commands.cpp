@@ -9,6 +9,7 @@
 #include <mlpk/registry.hpp>
 #include <mlpk/trainer.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -42,6 +43,9 @@ int run_eval(const ModelFlags& f) {
   data.classes = net.architecture().outputs();
   one_hot(data);
   const Evaluation e = evaluate(net, data);
+  if (!std::isfinite(e.loss))
+    throw Error("the loss is " + std::to_string(e.loss) + ": the outputs of model " + f.model +
+                " overflow on this data");
   std::fprintf(stderr, "%s", e.confusion.to_string().c_str());
   Json json;
   json.number("accuracy", e.accuracy);
@@ -76,7 +80,14 @@ int run_predict(const ModelFlags& f) {
   constexpr std::size_t kBatch = 1000;
   for (std::size_t first = 0; first < data.size(); first += kBatch) {
     const std::size_t count = std::min(kBatch, data.size() - first);
-    const auto classes = predicted_classes(net.forward(data.features.view().block(first, 0, count, data.dimensions())));
+    const ConstMatrixView outputs = net.forward(data.features.view().block(first, 0, count, data.dimensions()));
+    // NaN compares false with everything: an overflowing sample would silently be "class 0".
+    for (std::size_t i = 0; i < outputs.rows; ++i)
+      for (std::size_t j = 0; j < outputs.cols; ++j)
+        if (!std::isfinite(outputs(i, j)))
+          throw Error("sample " + std::to_string(first + i) + ": the output of model " + f.model +
+                      " is not finite (the input overflows the network)");
+    const auto classes = predicted_classes(outputs);
     for (const auto c : classes) std::fprintf(out, "%u\n", c);
   }
   if (std::fflush(out) != 0) throw Error("writing the predictions failed");

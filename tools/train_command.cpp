@@ -4,6 +4,7 @@
 #include "commands.hpp"
 #include "data_flags.hpp"
 #include "json.hpp"
+#include "number_flags.hpp"
 #include "progress.hpp"
 #include "svg_plot.hpp"
 
@@ -14,7 +15,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <thread>
 
@@ -98,8 +101,6 @@ int run_train(const TrainFlags& f) {
   require_writable(f.save, "--save");
   require_writable(f.metrics, "--metrics");
   require_writable(f.plot, "--plot");
-  if (f.epochs == 0) throw Error("--epochs must be at least 1");
-  if (f.batch_size == 0) throw Error("--batch-size must be at least 1");
 
   const std::string backend_name = f.backend.empty() ? default_backend_name() : f.backend;
   std::shared_ptr<Backend> backend = create_backend(backend_name);
@@ -151,14 +152,26 @@ int run_train(const TrainFlags& f) {
   net.set_threads(f.threads);
   net.initialize(f.seed);
   const std::uint64_t batches = (train.size() + f.batch_size - 1) / f.batch_size;
+  if (f.epochs > kMaxOptimizerSteps / batches)
+    throw Error("--epochs " + std::to_string(f.epochs) + " of " + std::to_string(batches) +
+                " batches each are more than the " + std::to_string(kMaxOptimizerSteps) +
+                " steps an optimizer takes");
+  // Epochs (fractional) to steps, checked before llround, whose result is undefined past 2^63.
+  const auto steps_of = [batches](double epochs, const char* flag) {
+    const double steps = epochs * static_cast<double>(batches);
+    if (steps > static_cast<double>(kMaxOptimizerSteps))
+      throw Error(std::string(flag) + " " + std::to_string(epochs) + ": more than the " +
+                  std::to_string(kMaxOptimizerSteps) + " steps an optimizer takes");
+    return static_cast<std::uint64_t>(std::llround(steps));
+  };
   OptimizerOptions o;
   o.learning_rate = f.lr;
   o.momentum = f.momentum;
   o.weight_decay = f.weight_decay;
   o.clip_norm = f.clip_norm;
   o.schedule.kind = parse_schedule(f.schedule);
-  o.schedule.warmup_steps = static_cast<std::uint64_t>(std::llround(f.warmup_epochs * static_cast<double>(batches)));
-  o.schedule.step_size = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(f.step_epochs * static_cast<double>(batches))));
+  o.schedule.warmup_steps = steps_of(f.warmup_epochs, "--warmup-epochs");
+  o.schedule.step_size = std::max<std::uint64_t>(1, steps_of(f.step_epochs, "--step-epochs"));
   o.schedule.gamma = f.gamma;
   o.schedule.total_steps = f.epochs * batches;
   auto optimizer = make_optimizer(parse_optimizer(f.optimizer), o);
@@ -197,6 +210,9 @@ int run_train(const TrainFlags& f) {
     save_model(f.save, net, standardizer ? &*standardizer : nullptr, optimizer.get(), &trainer.state());
 
   const Evaluation result = evaluate(net, test);
+  if (!std::isfinite(result.loss))
+    throw Error("the test loss is " + std::to_string(result.loss) +
+                ": the trained network's outputs overflow on the test data");
   std::fprintf(stderr, "test: loss %.4f accuracy %.4f on %zu samples\n%s", result.loss, result.accuracy,
                result.samples, result.confusion.to_string().c_str());
 
@@ -242,14 +258,22 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("--loss", f.loss, "softmax-ce | sigmoid-bce | mse")->capture_default_str();
   cmd->add_option("--optimizer", f.optimizer, "sgd | momentum | nesterov | adam | adamw")
       ->capture_default_str();
-  cmd->add_option("--lr", f.lr, "Base learning rate")->capture_default_str();
+  cmd->add_option("--lr", f.lr, "Base learning rate")
+      ->capture_default_str()
+      ->check(finite_number(0.0, std::numeric_limits<float>::max(), false));
   cmd->add_option("--epochs", f.epochs, "Epochs in all (a resumed run continues up to it)")
-      ->capture_default_str();
-  cmd->add_option("--batch-size", f.batch_size, "Mini-batch size")->capture_default_str();
+      ->capture_default_str()
+      ->transform(whole_number(1, kMaxOptimizerSteps));
+  cmd->add_option("--batch-size", f.batch_size, "Mini-batch size")
+      ->capture_default_str()
+      ->transform(whole_number(1, kMaxBatchSize));
   cmd->add_option("--backend", f.backend, "Compute backend (default: mlpk's default backend)");
   cmd->add_option("--threads", f.threads, "Threads (0: MLPK_NUM_THREADS, or every core); results do not depend on it")
-      ->capture_default_str();
-  cmd->add_option("--seed", f.seed, "Seed of initialization, split and shuffles")->capture_default_str();
+      ->capture_default_str()
+      ->transform(whole_number(0, kMaxThreads));
+  cmd->add_option("--seed", f.seed, "Seed of initialization, split and shuffles")
+      ->capture_default_str()
+      ->transform(whole_number(0, UINT64_MAX));
   cmd->add_option("--validation-fraction", f.validation_fraction,
                   "Fraction of the training data held out for validation")
       ->capture_default_str();
@@ -258,9 +282,11 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("--schedule", f.schedule, "Learning-rate schedule: constant | step | cosine")
       ->capture_default_str();
   cmd->add_option("--warmup-epochs", f.warmup_epochs, "Linear warm-up length (may be fractional)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(finite_number(0.0, static_cast<double>(kMaxOptimizerSteps)));
   cmd->add_option("--step-epochs", f.step_epochs, "step schedule: decay every N epochs")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(finite_number(0.0, static_cast<double>(kMaxOptimizerSteps), false));
   cmd->add_option("--gamma", f.gamma, "step schedule: decay factor")->capture_default_str();
   cmd->add_option("--clip-norm", f.clip_norm, "Clip gradients to this global norm (0: off)")
       ->capture_default_str();

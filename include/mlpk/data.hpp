@@ -36,10 +36,15 @@ struct IdxArray {
   std::vector<std::uint32_t> dims;
   std::vector<std::uint8_t> data;  // product(dims) bytes
 };
-// Throws for a missing file, wrong magic, non-byte type, absurd dimensions (over kIdxMaxBytes
-// in all, checked before allocating) or a truncated body.
+// Throws for a missing file, wrong magic, non-byte type, absurd dimensions (over
+// kIdxMaxElements in all, checked from the header before anything is allocated or read) or a
+// truncated body.
 IdxArray read_idx(const std::filesystem::path& path);
-inline constexpr std::uint64_t kIdxMaxBytes = std::uint64_t{1} << 32;
+// The most bytes an IDX file may hold: 2^30 (1 GiB). Each becomes a 4-byte float feature, so
+// this bounds the features at 4 GiB; Fashion-MNIST's training images are 47 million bytes. The
+// bound is on what the header announces, not on the compressed size: an 18 MB gzip decompresses
+// to gigabytes.
+inline constexpr std::uint64_t kIdxMaxElements = std::uint64_t{1} << 30;
 
 // Images (n x rows x cols, pixels scaled to [0, 1]) and their labels (n, each < classes).
 // Throws when the counts differ or a label is out of range.
@@ -49,6 +54,12 @@ Dataset load_idx(const std::filesystem::path& images, const std::filesystem::pat
 // Fashion-MNIST in `directory` ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]).
 inline constexpr const char* kFashionMnistDirectory = "/usr/share/datasets/fashion-mnist";
 Dataset load_fashion_mnist(const std::filesystem::path& directory, bool train);
+
+// The most classes a data set may have: 65,536 (labels 0 to 65,535). Every sample's one-hot
+// target row and the output layer are that wide, so a stray large label (a year, an id) would
+// otherwise build a network and targets of gigabytes; no classification task an MLP is trained
+// on here comes close.
+inline constexpr std::size_t kMaxClasses = std::size_t{1} << 16;
 
 // --- CSV ------------------------------------------------------------------------------------
 struct CsvOptions {
@@ -64,7 +75,8 @@ struct CsvOptions {
   char delimiter = ',';
 };
 // Every other column is a numeric feature. Throws naming file, line and column for a cell that
-// is not a number, NaN or infinite, a row with a different number of cells, or a bad label.
+// is not a number, NaN, infinite or beyond the range of a float, a row with a different number
+// of cells, or a bad label (not an integer in [0, kMaxClasses)).
 // For classification, `classes` is one more than the largest label seen.
 Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options = {});
 
@@ -77,7 +89,9 @@ void one_hot(Dataset& data);
 struct Standardizer {
   std::vector<float> mean, stddev;  // stddev of a constant feature is taken as 1
   static Standardizer fit(const Dataset& train);
-  void apply(Dataset& data) const;  // x = (x - mean) / stddev; throws on a width mismatch
+  // x = (x - mean) / stddev; throws on a width mismatch, or naming the sample and feature whose
+  // standardized value overflows a float.
+  void apply(Dataset& data) const;
 };
 
 // Moves the last `fraction` of a shuffled order of `data` into the returned validation set

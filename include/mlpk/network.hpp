@@ -30,6 +30,16 @@ struct LayerSpec {
   bool operator==(const LayerSpec&) const = default;  // makes Architecture's == usable
 };
 
+// Limits on an architecture, checked by Architecture::validate before anything is allocated.
+// Parameters: W and b of every layer together. 2^32 floats are 16 GiB, and training holds at
+// least four arrays that long (weights, gradients, Adam's two moments): past that no CPU trains
+// an MLP in a sensible time, and a count of widths from user input that multiplies to more is a
+// typo or an attack (1099511627776-16777216-1 would wrap a 64-bit product to zero).
+inline constexpr std::uint64_t kMaxParameters = std::uint64_t{1} << 32;
+// Layers: more than any MLP trains through (gradients vanish long before); the model file
+// stores the count, and reading checks it against this.
+inline constexpr std::size_t kMaxLayers = 4096;
+
 struct Architecture {
   std::size_t inputs = 0;
   std::vector<LayerSpec> layers;  // hidden layers, then the output layer
@@ -41,9 +51,11 @@ struct Architecture {
   // "784-256(relu)-10(softmax) softmax-ce"
   std::string to_string() const;
   std::size_t outputs() const { return layers.empty() ? 0 : layers.back().units; }
-  // Throws mlpk::Error naming what is wrong (no layers, a zero-sized layer, an output activation
-  // the loss is not defined on).
+  // Throws mlpk::Error naming what is wrong (no layers, a zero-sized layer, more than kMaxLayers
+  // layers or kMaxParameters parameters, an output activation the loss is not defined on).
   void validate() const;
+  // W and b of every layer; call validate() first (it guarantees the sum does not overflow).
+  std::uint64_t parameter_count() const;
   bool operator==(const Architecture&) const = default;
 };
 
@@ -55,8 +67,12 @@ enum class Init { automatic, xavier_uniform, xavier_normal, he_uniform, he_norma
 class Optimizer;
 class Parallel;
 
+// The most threads a Network runs on: 4096, more cores than any machine mlpk runs on has; a
+// larger count is a mistake (a wrapped -1), and each thread costs a stack.
+inline constexpr std::size_t kMaxThreads = 4096;
+
 // The thread count a Network uses by default: MLPK_NUM_THREADS if set (throws mlpk::Error when
-// it is not a positive integer), otherwise every core the process may run on.
+// it is not an integer from 1 to kMaxThreads), otherwise every core the process may run on.
 std::size_t default_thread_count();
 
 class Network {
@@ -69,7 +85,8 @@ class Network {
   Network& operator=(Network&&) noexcept;
 
   // The threads forward and backward run on (a oneTBB arena owned by this network). 0 means the
-  // default: MLPK_NUM_THREADS if set, otherwise every core. Results do not depend on it: each
+  // default: MLPK_NUM_THREADS if set, otherwise every core; above kMaxThreads throws
+  // mlpk::Error. Results do not depend on it: each
   // output element of a product is computed whole, over the entire reduction, by one task.
   void set_threads(std::size_t threads);
   std::size_t threads() const;

@@ -65,6 +65,12 @@ struct OptimizerOptions {
   LearningRateSchedule schedule;
 };
 
+// The most steps an optimizer takes: 2^53. Adam's bias correction computes beta^(t+1) with t in
+// double, exact only up to 2^53, and a count near 2^64 wraps t+1 to 0, where 1 - beta^0 = 0
+// divides by zero and every weight becomes NaN. No real run comes near (2^53 steps of a
+// microsecond are 285 years), so a larger count, e.g. from a corrupt checkpoint, is refused.
+inline constexpr std::uint64_t kMaxOptimizerSteps = std::uint64_t{1} << 53;
+
 class Optimizer {
  public:
   // Throws mlpk::Error for a non-positive or non-finite learning rate, or other options out of
@@ -87,7 +93,8 @@ class Optimizer {
   double last_gradient_norm() const { return last_norm_; }
 
   // The state arrays (each as long as the parameters, empty before the first step), for
-  // checkpoints, and their restoration: `state` must hold state_count() arrays of equal length.
+  // checkpoints, and their restoration: `state` must hold state_count() arrays of equal length,
+  // and `steps` be at most kMaxOptimizerSteps (throws mlpk::Error otherwise).
   const std::vector<std::vector<float>>& state() const { return state_; }
   virtual std::size_t state_count() const = 0;
   void restore(std::uint64_t steps, std::vector<std::vector<float>> state);

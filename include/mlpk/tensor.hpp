@@ -60,11 +60,18 @@ struct ConstMatrixView {
 // "3x4" (and "/stride 8" when the rows are not packed): for error messages.
 std::string shape_string(const ConstMatrixView& v);
 
+// The largest Tensor: 64 GiB. Above the largest array valid input makes (the parameters of a
+// kMaxParameters network, 16 GiB plus padding), and far below where rows * cols * 4 wraps: a
+// size past it comes from a hostile or mistyped size, and is refused before allocating.
+inline constexpr std::size_t kMaxTensorBytes = std::size_t{1} << 36;
+
 // An owning rows x cols float matrix, zero-initialized, rows packed (stride == cols),
 // the first element aligned to 64 bytes (one cache line, one AVX-512 vector).
 class Tensor {
  public:
   Tensor() = default;
+  // Throws mlpk::Error, naming the shape, when rows * cols floats exceed kMaxTensorBytes or the
+  // memory cannot be had.
   Tensor(std::size_t rows, std::size_t cols);
 
   Tensor(const Tensor& other);
@@ -96,7 +103,8 @@ class Tensor {
   std::size_t cols_ = 0;
 };
 
-// 64-byte aligned, zeroed storage for `count` floats; released with free_aligned_floats.
+// 64-byte aligned, zeroed storage for `count` floats; released with free_aligned_floats. Throws
+// mlpk::Error past kMaxTensorBytes or when out of memory.
 float* allocate_aligned_floats(std::size_t count);
 void free_aligned_floats(float* p);
 

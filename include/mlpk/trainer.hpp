@@ -31,7 +31,8 @@ struct Evaluation {
 };
 
 // Runs `net` over `data` in batches of `batch_size` (no training). Needs `data.targets`; the
-// accuracy and confusion need `data.labels`.
+// accuracy and confusion need `data.labels`. The loss is NaN or infinite when the network's
+// outputs overflow on this data: callers that report it check it.
 Evaluation evaluate(Network& net, const Dataset& data, std::size_t batch_size = 1000);
 
 struct BatchProgress {
@@ -51,15 +52,20 @@ struct EpochReport {
   double samples_per_second = 0.0;
 };
 
+// The largest mini-batch: 2^20 samples. Every layer keeps batch x units activations, their
+// pre-activations and gradients, so a batch of a million samples of a 512-unit layer already
+// holds 6 GiB; a larger one comes from a typo or a wrapped negative number, not from a plan.
+inline constexpr std::size_t kMaxBatchSize = std::size_t{1} << 20;
+
 struct TrainerOptions {
   std::uint64_t epochs = 10;  // the total: a resumed run continues up to it
-  std::size_t batch_size = 128;
+  std::size_t batch_size = 128;  // 1 to kMaxBatchSize
   std::uint64_t seed = 1;     // seeds the shuffle of a fresh run
 };
 
 class Trainer {
  public:
-  // Throws mlpk::Error for a zero batch size.
+  // Throws mlpk::Error for a batch size of zero or above kMaxBatchSize.
   Trainer(Network& net, Optimizer& optimizer, TrainerOptions options);
 
   // Called after every batch (for progress bars) and after every epoch (metrics, checkpoints).
@@ -68,6 +74,9 @@ class Trainer {
 
   // Trains epochs state().epoch + 1 .. options.epochs on `train` (which needs targets), evaluating
   // on `validation` after each epoch when it is non-empty. Returns the reports of those epochs.
+  // Training that diverges stops with mlpk::Error naming the epoch and step: a batch loss that is
+  // not finite (checked every step), or a parameter or validation loss that is not (checked at
+  // the end of every epoch, before on_epoch can save it).
   std::vector<EpochReport> fit(const Dataset& train, const Dataset* validation = nullptr);
 
   TrainingState& state() { return state_; }
