@@ -63,8 +63,10 @@ struct CsvOptions {
   bool classification = true;
   char delimiter = ',';
 };
-// Every other column is a numeric feature. Throws naming file, line and column for a cell that
-// is not a number, NaN or infinite, a row with a different number of cells, or a bad label.
+// Every other column is a numeric feature. Lines end in \n, \r\n or a lone \r; a UTF-8
+// byte-order mark is skipped. Throws naming the file for a path that is missing or not a regular
+// file, and file, line and column for a cell that is not a number, NaN or infinite, a row with a
+// different number of cells, or a bad label.
 // For classification, `classes` is one more than the largest label seen.
 Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options = {});
 
