@@ -1,5 +1,7 @@
 // Model files: serialization of a Network and its training checkpoint, atomic writes, and
 // strict loading (see model_file.hpp for the layout).
+#include "atomic_file.hpp"
+
 #include <mlpk/error.hpp>
 #include <mlpk/model_file.hpp>
 
@@ -137,44 +139,6 @@ class Reader {
   std::size_t at_ = 0;
 };
 
-// Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename, and an
-// fsync of the directory so the rename itself survives a crash.
-void write_atomically(const std::filesystem::path& path, const std::vector<unsigned char>& bytes) {
-  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
-  std::filesystem::path temp = path;
-  temp += ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw Error(with_path(path, std::string("cannot be written (") + std::strerror(errno) + ")"));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(temp.c_str());
-      throw Error(with_path(path, "write failed (" + why + ")"));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(temp.c_str());
-    throw Error(with_path(path, "could not be flushed to disk (" + why + ")"));
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(temp.c_str());
-    throw Error(with_path(path, "could not be renamed into place (" + why + ")"));
-  }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
 }  // namespace
 
 void save_model(const std::filesystem::path& path, const Network& net, const Standardizer* standardizer,
@@ -216,7 +180,8 @@ void save_model(const std::filesystem::path& path, const Network& net, const Sta
   auto& bytes = w.buffer();
   const auto crc = static_cast<std::uint32_t>(crc32(0L, bytes.data(), static_cast<uInt>(bytes.size())));
   w.u32(crc);
-  write_atomically(path, bytes);
+  write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                        "model file");
 }
 
 ModelFile read_model(const std::filesystem::path& path) {
