@@ -2,6 +2,8 @@
 //
 // Strict on purpose: a cell that is not a number, NaN or infinity, or a row with a different
 // number of cells is an error naming the line and column, never a silently skipped sample.
+#include "input_file.hpp"
+
 #include <mlpk/data.hpp>
 #include <mlpk/error.hpp>
 
@@ -64,18 +66,22 @@ std::string quoted(std::string_view cell, const char* problem) {
   return s;
 }
 
+// Editors on Windows start UTF-8 files with a byte-order mark; left in, it would turn the first
+// cell into a name and the first row into a header. UTF-16 is refused by name.
+void skip_byte_order_mark(const std::filesystem::path& path, std::string& first_line) {
+  if (first_line.starts_with("\xEF\xBB\xBF")) {
+    first_line.erase(0, 3);
+    return;
+  }
+  if (first_line.starts_with("\xFF\xFE") || first_line.starts_with("\xFE\xFF"))
+    fail(path, 1, 0, "is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8 or ASCII");
+}
+
 }  // namespace
 
 Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    std::string message = "CSV file ";
-    message += path.string();
-    message += ": no such file";
-    throw Error(message);
-  }
-  std::ifstream in(path);
-  if (!in) fail(path, 0, 0, "cannot open");
+  const InputFile file(path, "CSV file");
+  LineReader lines(file, path, "CSV file");  // \n, \r\n and lone \r line endings alike
 
   std::vector<float> features, targets;
   std::vector<std::uint32_t> labels;
@@ -86,8 +92,9 @@ Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options) {
   std::size_t line_number = 0;
   bool first = true;
   std::uint32_t max_label = 0;
-  while (std::getline(in, line)) {
+  while (lines.next(line)) {
     ++line_number;
+    if (line_number == 1) skip_byte_order_mark(path, line);
     if (trim(line).empty()) continue;  // blank lines, e.g. at the end of the file
     const auto cells = split_cells(line, options.delimiter);
     if (first) {
@@ -146,7 +153,6 @@ Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options) {
     }
     ++rows;
   }
-  if (in.bad()) fail(path, line_number, 0, "read error");
   if (rows == 0) fail(path, line_number, 0, "holds no data rows");
 
   Dataset data;

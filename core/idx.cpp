@@ -3,6 +3,8 @@
 // zlib's gzread reads plain files transparently, so one code path serves both. The header is
 // checked before any large allocation, and the body is read in chunks, so a header that lies
 // about its size ends in a "truncated" error rather than a huge allocation.
+#include "input_file.hpp"
+
 #include <mlpk/data.hpp>
 #include <mlpk/error.hpp>
 
@@ -54,10 +56,10 @@ std::uint32_t big_endian_u32(const unsigned char* b) {
 }  // namespace
 
 IdxArray read_idx(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail(path, "no such file");
-  GzFile file(gzopen(path.c_str(), "rb"));
+  InputFile input(path, "IDX file");
+  GzFile file(gzdopen(input.fd(), "rb"));
   if (!file) fail(path, std::string("cannot open (") + std::strerror(errno) + ")");
+  input.release();  // gzclose closes it now
 
   unsigned char magic[4];
   if (read_some(file.get(), path, magic, 4) != 4) fail(path, "truncated: shorter than the 4-byte magic");

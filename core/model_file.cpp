@@ -1,5 +1,8 @@
 // Model files: serialization of a Network and its training checkpoint, atomic writes, and
 // strict loading (see model_file.hpp for the layout).
+#include "atomic_file.hpp"
+#include "input_file.hpp"
+
 #include <mlpk/error.hpp>
 #include <mlpk/model_file.hpp>
 
@@ -186,44 +189,6 @@ void require_finite(const std::filesystem::path& path, std::span<const float> va
                                     std::to_string(values[*bad]) + ", not a finite number"));
 }
 
-// Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename, and an
-// fsync of the directory so the rename itself survives a crash.
-void write_atomically(const std::filesystem::path& path, const std::vector<unsigned char>& bytes) {
-  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
-  std::filesystem::path temp = path;
-  temp += ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw Error(with_path(path, std::string("cannot be written (") + std::strerror(errno) + ")"));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(temp.c_str());
-      throw Error(with_path(path, "write failed (" + why + ")"));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(temp.c_str());
-    throw Error(with_path(path, "could not be flushed to disk (" + why + ")"));
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(temp.c_str());
-    throw Error(with_path(path, "could not be renamed into place (" + why + ")"));
-  }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
 }  // namespace
 
 void save_model(const std::filesystem::path& path, const Network& net, const Standardizer* standardizer,
@@ -273,14 +238,13 @@ void save_model(const std::filesystem::path& path, const Network& net, const Sta
   auto& bytes = w.buffer();
   const auto crc = static_cast<std::uint32_t>(crc32_z(0L, bytes.data(), static_cast<z_size_t>(bytes.size())));
   w.u32(crc);
-  write_atomically(path, bytes);
+  write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                        "model file");
 }
 
 ModelFile read_model(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw Error(with_path(path, "no such file"));
-  const std::uint64_t size = std::filesystem::file_size(path, ec);
-  if (ec) throw Error(with_path(path, "cannot read its size (" + ec.message() + ")"));
+  // Says what the path is when it is not a regular file (a directory, a FIFO: never blocks).
+  const std::uint64_t size = InputFile(path, "model file").size();
   constexpr std::uint64_t kSmallest = sizeof kMagic + 4 + 4;  // magic, version, checksum
   if (size < kSmallest) {
     char head[kSmallest] = {};

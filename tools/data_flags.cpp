@@ -2,15 +2,9 @@
 #include "data_flags.hpp"
 #include "number_flags.hpp"
 
+#include "atomic_file.hpp"
+
 #include <mlpk/error.hpp>
-
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdint>
-#include <cstring>
-#include <filesystem>
 
 namespace mlpk::tools {
 
@@ -61,31 +55,7 @@ Dataset DataFlags::load(bool train) const {
 }
 
 void require_writable(const std::string& path, const char* flag) {
-  if (path.empty()) return;
-  std::string problem;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    problem = "is a directory";
-  } else {
-    std::string probe = path;
-    probe += ".probe.";
-    probe += std::to_string(::getpid());
-    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      ::close(fd);
-      ::unlink(probe.c_str());
-      return;
-    }
-    problem = "cannot be written (";
-    problem += std::strerror(errno);
-    problem += ")";
-  }
-  std::string m = flag;
-  m += " ";
-  m += path;
-  m += ": ";
-  m += problem;
-  throw Error(m);
+  if (!path.empty()) check_writable(path, flag);
 }
 
 }  // namespace mlpk::tools

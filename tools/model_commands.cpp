@@ -3,6 +3,8 @@
 #include "data_flags.hpp"
 #include "json.hpp"
 
+#include "atomic_file.hpp"
+
 #include <mlpk/error.hpp>
 #include <mlpk/metrics.hpp>
 #include <mlpk/model_file.hpp>
@@ -11,8 +13,8 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <memory>
+#include <optional>
 
 namespace mlpk::tools {
 namespace {
@@ -69,15 +71,11 @@ int run_predict(const ModelFlags& f) {
     data = f.data.load(false);
   }
   Network net = open_model(f, data);
-  std::FILE* out = stdout;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
-  std::string temp;
-  if (!f.output.empty()) {
-    file.reset(std::fopen(f.output.c_str(), "w"));
-    if (!file) throw Error("--output " + f.output + ": cannot be written");
-    out = file.get();
-  }
+  // --output is replaced atomically, only once every prediction is written.
+  std::optional<AtomicFile> file;
+  if (!f.output.empty()) file.emplace(f.output, "--output");
   constexpr std::size_t kBatch = 1000;
+  std::string lines;
   for (std::size_t first = 0; first < data.size(); first += kBatch) {
     const std::size_t count = std::min(kBatch, data.size() - first);
     const ConstMatrixView outputs = net.forward(data.features.view().block(first, 0, count, data.dimensions()));
@@ -88,10 +86,19 @@ int run_predict(const ModelFlags& f) {
           throw Error("sample " + std::to_string(first + i) + ": the output of model " + f.model +
                       " is not finite (the input overflows the network)");
     const auto classes = predicted_classes(outputs);
-    for (const auto c : classes) std::fprintf(out, "%u\n", c);
+    lines.clear();
+    for (const auto c : classes) {
+      lines += std::to_string(c);
+      lines += '\n';
+    }
+    if (file) {
+      file->write(lines);
+    } else if (std::fwrite(lines.data(), 1, lines.size(), stdout) != lines.size()) {
+      throw Error("writing the predictions to standard output failed");
+    }
   }
-  if (std::fflush(out) != 0) throw Error("writing the predictions failed");
-  if (file && std::fclose(file.release()) != 0) throw Error("--output " + f.output + ": write failed");
+  if (file) file->commit();
+  if (std::fflush(stdout) != 0) throw Error("writing the predictions to standard output failed");
   return 0;
 }
 

@@ -2,12 +2,13 @@
 // markers per curve, a legend. No dependency: an SVG is text.
 #include "svg_plot.hpp"
 
+#include "atomic_file.hpp"
+
 #include <mlpk/error.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 
 namespace mlpk::tools {
@@ -126,15 +127,8 @@ std::string svg_plot(const std::vector<Panel>& panels) {
   return svg;
 }
 
-void write_svg_plot(const std::filesystem::path& path, const std::vector<Panel>& panels) {
-  std::ofstream out(path);
-  out << svg_plot(panels);
-  out.close();
-  if (!out) {
-    std::string m = "cannot write the plot ";
-    m += path.string();
-    throw Error(m);
-  }
+void write_svg_plot(const std::filesystem::path& path, std::string_view what, const std::vector<Panel>& panels) {
+  write_file_atomically(path, svg_plot(panels), what);
 }
 
 }  // namespace mlpk::tools

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mlpk::tools {
@@ -20,7 +21,7 @@ struct Panel {
 
 // The panels side by side in one SVG document.
 std::string svg_plot(const std::vector<Panel>& panels);
-// Writes svg_plot(panels) to `path`; throws mlpk::Error when it cannot.
-void write_svg_plot(const std::filesystem::path& path, const std::vector<Panel>& panels);
+// Writes svg_plot(panels) to `path` atomically; throws mlpk::Error "<what> <path>: ..." when it cannot.
+void write_svg_plot(const std::filesystem::path& path, std::string_view what, const std::vector<Panel>& panels);
 
 }  // namespace mlpk::tools

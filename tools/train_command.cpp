@@ -8,6 +8,8 @@
 #include "progress.hpp"
 #include "svg_plot.hpp"
 
+#include "atomic_file.hpp"
+
 #include <mlpk/error.hpp>
 #include <mlpk/model_file.hpp>
 #include <mlpk/registry.hpp>
@@ -59,9 +61,9 @@ struct History {
 
 void write_metrics(const std::string& path, const std::vector<EpochReport>& reports,
                    const std::vector<float>& rates) {
-  std::ofstream out(path);
-  out << "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,seconds,"
-         "samples_per_second,learning_rate\n";
+  std::string out =
+      "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,seconds,"
+      "samples_per_second,learning_rate\n";
   for (std::size_t i = 0; i < reports.size(); ++i) {
     const auto& r = reports[i];
     char line[256];
@@ -70,10 +72,9 @@ void write_metrics(const std::string& path, const std::vector<EpochReport>& repo
                   r.validation ? std::to_string(r.validation->loss).c_str() : "",
                   r.validation ? std::to_string(r.validation->accuracy).c_str() : "", r.seconds,
                   r.samples_per_second, static_cast<double>(rates[i]));
-    out << line;
+    out += line;
   }
-  out.close();
-  if (!out) throw Error("--metrics " + path + ": write failed");
+  write_file_atomically(path, out, "--metrics");
 }
 
 void write_plot(const std::string& path, const std::vector<EpochReport>& reports) {
@@ -92,7 +93,7 @@ void write_plot(const std::string& path, const std::vector<EpochReport>& reports
       va.y.push_back(r.validation->accuracy);
     }
   }
-  write_svg_plot(path, {Panel{"Loss", "epoch", "loss", {tl, vl}},
+  write_svg_plot(path, "--plot", {Panel{"Loss", "epoch", "loss", {tl, vl}},
                         Panel{"Accuracy", "epoch", "accuracy", {ta, va}}});
 }
 

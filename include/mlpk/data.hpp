@@ -74,9 +74,11 @@ struct CsvOptions {
   bool classification = true;
   char delimiter = ',';
 };
-// Every other column is a numeric feature. Throws naming file, line and column for a cell that
-// is not a number, NaN, infinite or beyond the range of a float, a row with a different number
-// of cells, or a bad label (not an integer in [0, kMaxClasses)).
+// Every other column is a numeric feature. Lines end in \n, \r\n or a lone \r; a UTF-8
+// byte-order mark is skipped. Throws naming the file for a path that is missing or not a regular
+// file, and file, line and column for a cell that is not a number, NaN, infinite or beyond the
+// range of a float, a row with a different number of cells, or a bad label (not an integer in
+// [0, kMaxClasses)).
 // For classification, `classes` is one more than the largest label seen.
 Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options = {});
 

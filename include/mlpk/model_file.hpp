@@ -12,8 +12,10 @@
 //   u32 CRC-32 (zlib) of every byte before it
 // where a string is a u32 length and that many bytes.
 //
-// Writes are atomic: the file is written beside its destination under a temporary name, flushed
-// to disk, then renamed over it, so a crash leaves the old file or the new one, never half of one.
+// Writes are atomic: the file is written beside its destination under a new temporary name,
+// flushed to disk, then renamed over it, so a crash leaves the old file or the new one, never half
+// of one. Only a regular file (or a symbolic link to one) is replaced: a directory, a device or a
+// FIFO at the path is refused.
 #pragma once
 
 #include <mlpk/data.hpp>
