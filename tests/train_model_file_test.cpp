@@ -149,6 +149,15 @@ TEST_F(ModelFileRejects, MissingFileAndUnwritablePath) {
   }
 }
 
+TEST_F(ModelFileRejects, DirectoriesFifosAndDevicesByName) {
+  std::filesystem::create_directory(dir_ / "a-directory");
+  EXPECT_THAT(error_of([&] { read_model(dir_ / "a-directory"); }), HasSubstr("is a directory"));
+  ASSERT_EQ(::mkfifo((dir_ / "fifo").c_str(), 0600), 0);
+  // Opening a FIFO for reading would block until a writer comes: the test hangs if it does.
+  EXPECT_THAT(error_of([&] { read_model(dir_ / "fifo"); }), HasSubstr("is not a regular file (a FIFO)"));
+  EXPECT_THAT(error_of([&] { read_model("/dev/zero"); }), HasSubstr("a character device"));
+}
+
 TEST(Resume, RejectsOtherArchitectureOptimizerAndMissingCheckpoint) {
   TempDir dir;
   Network net(small_architecture(), backend());
