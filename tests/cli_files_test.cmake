@@ -32,48 +32,33 @@ file(WRITE ${WORK}/cr.csv "${cr}")
 string(ASCII 239 187 191 bom)
 file(WRITE ${WORK}/bom.csv "${bom}${lf}")
 
-function(expect_ok)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "${ARGN}\nexit ${rc}\n${out}\n${err}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_test_support.cmake)
 
-# Exit code 2 and one line matching `pattern`, within 20 s (a FIFO must not block).
-function(expect_refused pattern)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 20)
-  if(NOT rc EQUAL 2)
-    message(FATAL_ERROR "${ARGN}\nexpected exit 2, got ${rc}\n${out}\n${err}")
-  endif()
-  if(NOT err MATCHES "^mlpk: error: ${pattern}\n$")
-    message(FATAL_ERROR "${ARGN}\nerror '${err}' is not one line matching '${pattern}'")
-  endif()
-endfunction()
 
 set(train_flags train --train-csv ${WORK}/train.csv --test-csv ${WORK}/train.csv --layers 3-8-2
     --epochs 20 --batch-size 8 --lr 0.05 --seed 3 --quiet)
 
 # Outputs: only a regular file is replaced; refused before any training.
-expect_refused("--save /dev/null: is a character device; only a regular file is replaced"
+expect_error("--save /dev/null: is a character device; only a regular file is replaced"
                ${MLPK} ${train_flags} --save /dev/null)
 execute_process(COMMAND test -c /dev/null RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "/dev/null is no longer a character device")
 endif()
-expect_refused("--save ${WORK}/dir: is a directory" ${MLPK} ${train_flags} --save ${WORK}/dir)
-expect_refused("--metrics ${WORK}/fifo: is a FIFO; only a regular file is replaced"
+expect_error("--save ${WORK}/dir: is a directory" ${MLPK} ${train_flags} --save ${WORK}/dir)
+expect_error("--metrics ${WORK}/fifo: is a FIFO; only a regular file is replaced"
                ${MLPK} ${train_flags} --metrics ${WORK}/fifo)
-expect_refused("--plot /dev/zero: is a character device; only a regular file is replaced"
+expect_error("--plot /dev/zero: is a character device; only a regular file is replaced"
                ${MLPK} ${train_flags} --plot /dev/zero)
 file(CREATE_LINK /dev/null ${WORK}/to_null SYMBOLIC)
-expect_refused("--save ${WORK}/to_null: is a symbolic link to a character device; only a regular file is replaced"
+expect_error("--save ${WORK}/to_null: is a symbolic link to a character device; only a regular file is replaced"
                ${MLPK} ${train_flags} --save ${WORK}/to_null)
 
 # Inputs: named for what they are, not "no such file".
-expect_refused("CSV file ${WORK}/dir: is a directory" ${MLPK} train --train-csv ${WORK}/dir --test-csv ${WORK}/train.csv)
-expect_refused("CSV file ${WORK}/fifo: is not a regular file \\(a FIFO\\)"
+expect_error("CSV file ${WORK}/dir: is a directory" ${MLPK} train --train-csv ${WORK}/dir --test-csv ${WORK}/train.csv)
+expect_error("CSV file ${WORK}/fifo: is not a regular file \\(a FIFO\\)"
                ${MLPK} train --train-csv ${WORK}/fifo --test-csv ${WORK}/train.csv)
-expect_refused("CSV file /dev/zero: is not a regular file \\(a character device\\)"
+expect_error("CSV file /dev/zero: is not a regular file \\(a character device\\)"
                ${MLPK} train --train-csv ${WORK}/train.csv --test-csv /dev/zero)
 
 # A stale temporary file of a killed save goes; a link planted under such a name is not followed.
@@ -90,7 +75,7 @@ if(NOT victim STREQUAL "precious")
 endif()
 
 # Predictions: 60 rows in, 60 predictions out, the same for LF, CR-only and BOM files.
-expect_refused("--output /dev/null: is a character device; only a regular file is replaced"
+expect_error("--output /dev/null: is a character device; only a regular file is replaced"
                ${MLPK} predict --model ${WORK}/model.mlpk --csv ${WORK}/lf.csv --output /dev/null)
 set(expected "")
 foreach(i RANGE 0 59)

@@ -17,19 +17,7 @@ foreach(i RANGE 0 39)
 endforeach()
 file(WRITE ${WORK}/train.csv "${rows}")
 
-function(expect_error pattern)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
-                  TIMEOUT 60)
-  if(NOT rc EQUAL 2)
-    message(FATAL_ERROR "${ARGN}\nexpected exit 2, got ${rc}\n${out}\n${err}")
-  endif()
-  if(NOT err MATCHES "mlpk: error: [^\n]*${pattern}")
-    message(FATAL_ERROR "${ARGN}\nerror '${err}' does not match '${pattern}'")
-  endif()
-  if(err MATCHES "internal error|terminate|Aborted|what\\(\\)")
-    message(FATAL_ERROR "${ARGN}\nnot a user error: ${err}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_test_support.cmake)
 
 set(data --train-csv ${WORK}/train.csv --test-csv ${WORK}/train.csv --quiet)
 

@@ -23,26 +23,8 @@ endforeach()
 file(WRITE ${WORK}/train.csv "${train}")
 file(WRITE ${WORK}/test.csv "${test}")
 
-function(expect_ok)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "${ARGN}\nexit ${rc}\n${out}\n${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_test_support.cmake)
 
-function(expect_usage_error pattern)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 2)
-    message(FATAL_ERROR "${ARGN}\nexpected exit 2, got ${rc}\n${out}\n${err}")
-  endif()
-  if(NOT err MATCHES "${pattern}")
-    message(FATAL_ERROR "${ARGN}\nerror '${err}' does not match '${pattern}'")
-  endif()
-  if(err MATCHES "terminate|Aborted|what\\(\\)")
-    message(FATAL_ERROR "${ARGN}\ncrashed: ${err}")
-  endif()
-endfunction()
 
 expect_ok(${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv --label-column 3
           --layers 3-8-2 --epochs 20 --batch-size 8 --lr 0.01 --seed 3 --threads 4 --standardize
@@ -92,16 +74,16 @@ if(NOT out MATCHES "\"epochs\": 25," OR NOT out MATCHES "\"epochs_run\": 5,")
 endif()
 
 # Bad input: one line, exit code 2.
-expect_usage_error("--save .*cannot be written" ${MLPK} train --train-csv ${WORK}/train.csv
+expect_error("--save .*cannot be written" ${MLPK} train --train-csv ${WORK}/train.csv
                    --test-csv ${WORK}/test.csv --save ${WORK}/no/such/dir/m.mlpk)
-expect_usage_error("missing.csv: no such file" ${MLPK} train --train-csv ${WORK}/missing.csv
+expect_error("missing.csv: no such file" ${MLPK} train --train-csv ${WORK}/missing.csv
                    --test-csv ${WORK}/test.csv)
-expect_usage_error("unknown optimizer" ${MLPK} train --train-csv ${WORK}/train.csv
+expect_error("unknown optimizer" ${MLPK} train --train-csv ${WORK}/train.csv
                    --test-csv ${WORK}/test.csv --optimizer adagrad)
-expect_usage_error("--epochs" ${MLPK} train --epochs many)
-expect_usage_error("no such file" ${MLPK} eval --model ${WORK}/none.mlpk --test-csv ${WORK}/test.csv)
-expect_usage_error("unknown backend" ${MLPK} train --train-csv ${WORK}/train.csv
+expect_error("--epochs" ${MLPK} train --epochs many)
+expect_error("no such file" ${MLPK} eval --model ${WORK}/none.mlpk --test-csv ${WORK}/test.csv)
+expect_error("unknown backend" ${MLPK} train --train-csv ${WORK}/train.csv
                    --test-csv ${WORK}/test.csv --backend nosuch)
 file(WRITE ${WORK}/ragged.csv "1,2,0\n1,2\n")
-expect_usage_error("line 2.*ragged" ${MLPK} train --train-csv ${WORK}/ragged.csv
+expect_error("line 2.*ragged" ${MLPK} train --train-csv ${WORK}/ragged.csv
                    --test-csv ${WORK}/test.csv)

@@ -23,20 +23,13 @@
 namespace mlpk {
 namespace {
 
+using test::error_of;
 using test::TempDir;
 using test::write_text;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no mlpk::Error thrown";
-}
 
 std::string read_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

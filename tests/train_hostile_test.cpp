@@ -23,20 +23,12 @@
 namespace mlpk {
 namespace {
 
+using test::error_of;
 using test::TempDir;
 using test::write_text;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 std::shared_ptr<Backend> reference() { return create_backend("reference"); }
 

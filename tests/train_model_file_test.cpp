@@ -17,6 +17,7 @@
 namespace mlpk {
 namespace {
 
+using test::error_of;
 using test::TempDir;
 using ::testing::HasSubstr;
 
@@ -56,15 +57,6 @@ void write_bytes(const std::filesystem::path& p, const std::vector<unsigned char
                                            static_cast<std::streamsize>(b.size()));
 }
 
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(ModelFile, RoundTripKeepsArchitectureWeightsAndStandardizer) {
   TempDir dir;

@@ -1,5 +1,8 @@
-// Helpers shared by the training tests: a fresh temporary directory per test, and file writers.
+// Helpers shared by the training tests: a fresh temporary directory per test, file writers, and
+// the message of the mlpk::Error a call throws.
 #pragma once
+
+#include <mlpk/error.hpp>
 
 #include <gtest/gtest.h>
 
@@ -36,6 +39,17 @@ class TempDir {
 
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
+}
+
+// The message of the mlpk::Error that f() throws, or "(no error)".
+template <typename F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace mlpk::test

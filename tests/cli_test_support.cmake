@@ -1,0 +1,27 @@
+# Shared by the CLI tests (cmake -P scripts): run the mlpk command line and check how it ends.
+
+# The command exits 0 within 60 s; its standard output is left in `out` for the caller.
+function(expect_ok)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${ARGN}\nexit ${rc}\n${out}\n${err}")
+  endif()
+  set(out "${out}" PARENT_SCOPE)
+endfunction()
+
+# The command fails as bad input must: exit code 2 within 60 s (a FIFO must not block), and
+# standard error ends with one line "mlpk: error: ..." containing `pattern` (a regular
+# expression), after whatever progress it printed; never "internal error", an uncaught exception
+# or a crash.
+function(expect_error pattern)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+  if(NOT rc EQUAL 2)
+    message(FATAL_ERROR "${ARGN}\nexpected exit 2, got ${rc}\n${out}\n${err}")
+  endif()
+  if(NOT err MATCHES "(^|\n)mlpk: error: [^\n]*${pattern}[^\n]*\n$")
+    message(FATAL_ERROR "${ARGN}\nerror '${err}' is not one line matching '${pattern}'")
+  endif()
+  if(err MATCHES "internal error|terminate|Aborted|what\\(\\)")
+    message(FATAL_ERROR "${ARGN}\nnot a user error: ${err}")
+  endif()
+endfunction()
