@@ -1,8 +1,12 @@
 // The FMA-throughput probe behind fp32_peak.hpp. Each ISA's loop is compiled for that ISA alone
-// (function target attributes), so the library itself needs no -march flag.
+// (function target attributes), so the library itself needs no -march flag. Only x86 has a
+// probe: elsewhere the peak is unknown (0) and benchmarks leave out "% of peak".
 #include "fp32_peak.hpp"
 
+#if defined(__x86_64__) || defined(__i386__)
+#define MLPK_FP32_PEAK_X86 1
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -11,6 +15,7 @@
 namespace mlpk::bench {
 namespace {
 
+#if MLPK_FP32_PEAK_X86
 constexpr int kChains = 16;  // > latency (4) x FMA pipes (2): the pipes never wait
 
 // Each returns the FLOPs it performed; the sum of lanes is written to `sink` so the work stays.
@@ -53,6 +58,7 @@ double best_gflops(double (*probe)(std::int64_t, float*)) {
   }
   return sink == 12345.0f ? best + 1 : best;  // reads sink: the loop cannot be dropped
 }
+#endif
 
 struct Peak {
   double gflops = 0.0;
@@ -62,11 +68,13 @@ struct Peak {
 const Peak& measured() {
   static const Peak peak = [] {
     Peak p;
+#if MLPK_FP32_PEAK_X86
     if (__builtin_cpu_supports("avx512f")) {
       p = {best_gflops(fma_avx512), "avx512"};
     } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
       p = {best_gflops(fma_avx2), "avx2"};
     }
+#endif
     return p;
   }();
   return peak;
