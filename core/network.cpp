@@ -35,7 +35,8 @@ bool has_non_finite(const float* row, std::size_t n) {
   return found != 0;
 }
 
-[[noreturn]] void throw_non_finite(const float* row, std::size_t n, std::size_t i, const char* what) {
+[[noreturn]] void throw_non_finite(const float* row, std::size_t n, std::size_t i,
+                                   const char* what) {
   std::size_t j = 0;
   while (j + 1 < n && std::isfinite(row[j])) ++j;
   throw Error(std::string(what) + " has a non-finite value (" + std::to_string(row[j]) +

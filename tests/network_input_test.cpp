@@ -91,8 +91,8 @@ TEST_P(NetworkInput, AFailedForwardLeavesNothingToGoBackFrom) {
   Tensor x = batch();
   net.forward(x);
   x(kRows - 1, 2) = std::numeric_limits<float>::infinity();
-  EXPECT_THAT([&] { net.forward(x); },
-              testing::ThrowsMessage<Error>(HasSubstr("X has a non-finite value (inf) at row 36, column 2")));
+  EXPECT_THAT([&] { net.forward(x); }, testing::ThrowsMessage<Error>(HasSubstr(
+                                          "X has a non-finite value (inf) at row 36, column 2")));
   EXPECT_THAT([&] { net.backward(y); },
               testing::ThrowsMessage<Error>(HasSubstr("backward called before forward")));
   EXPECT_THAT([&] { net.loss(y); },
