@@ -35,14 +35,24 @@ bool has_non_finite(const float* row, std::size_t n) {
   return found != 0;
 }
 
+[[noreturn]] void throw_non_finite(const float* row, std::size_t n, std::size_t i,
+                                   const char* what) {
+  std::size_t j = 0;
+  while (j + 1 < n && std::isfinite(row[j])) ++j;
+  throw Error(std::string(what) + " has a non-finite value (" + std::to_string(row[j]) +
+              ") at row " + std::to_string(i) + ", column " + std::to_string(j));
+}
+
 void require_finite(ConstMatrixView m, const char* what) {
-  for (std::size_t i = 0; i < m.rows; ++i) {
-    const float* row = m.row(i);
-    if (!has_non_finite(row, m.cols)) continue;
-    for (std::size_t j = 0; j < m.cols; ++j)
-      if (!std::isfinite(row[j]))
-        throw Error(std::string(what) + " has a non-finite value (" + std::to_string(row[j]) +
-                    ") at row " + std::to_string(i) + ", column " + std::to_string(j));
+  for (std::size_t i = 0; i < m.rows; ++i)
+    if (has_non_finite(m.row(i), m.cols)) throw_non_finite(m.row(i), m.cols, i, what);
+}
+
+// Copies `from` into the packed rows of `to`, checking each row while it is in cache.
+void copy_finite(ConstMatrixView from, MatrixView to, const char* what) {
+  for (std::size_t i = 0; i < from.rows; ++i) {
+    if (from.cols > 0) std::memcpy(to.row(i), from.row(i), from.cols * sizeof(float));
+    if (has_non_finite(to.row(i), to.cols)) throw_non_finite(from.row(i), from.cols, i, what);
   }
 }
 
@@ -140,6 +150,7 @@ std::span<const float> Network::bias_gradient(std::size_t l) const {
 
 void Network::reserve_batch(std::size_t n) {
   if (n <= capacity_) return;
+  input_ = Tensor(n, architecture_.inputs);
   for (std::size_t l = 0; l < num_layers(); ++l) {
     const LayerSpec& layer = architecture_.layers[l];
     z_[l] = Tensor(n, layer.units);
@@ -166,12 +177,14 @@ ConstMatrixView Network::forward(ConstMatrixView x) {
     throw Error("Network::forward: X is " + shape_string(x) + " but the network takes " +
                 std::to_string(architecture_.inputs) + " inputs");
   if (x.rows == 0) throw Error("Network::forward: the batch X has no rows");
-  require_finite(x, "Network::forward: X");
+  // backward reads X again: it reads this copy, so the caller's X may die after forward. Until
+  // the copy is whole and checked there is no forward to go back from.
+  batch_ = 0;
   reserve_batch(x.rows);
+  copy_finite(x, input_.view().top_rows(x.rows), "Network::forward: X");
   batch_ = x.rows;
-  input_ = x;
   const std::size_t max_tasks = tasks_for(parallel_->threads(), backend_->block_invariant());
-  ConstMatrixView previous = x;
+  ConstMatrixView previous = input_.view().top_rows(batch_);
   for (std::size_t l = 0; l < num_layers(); ++l) {
     const Activation g = architecture_.layers[l].activation;
     MatrixView z = z_[l].view().top_rows(batch_);
@@ -225,7 +238,7 @@ void Network::backward(ConstMatrixView y) {
   }
   for (std::size_t l = last + 1; l-- > 0;) {
     const ConstMatrixView dz = dz_[l].view().top_rows(n);
-    const ConstMatrixView previous = l == 0 ? input_ : activation(l - 1);
+    const ConstMatrixView previous = l == 0 ? input_.view().top_rows(n) : activation(l - 1);
     const ConstMatrixView w = weights(l);
     // dW = A[l-1]^T dZ: every task reduces over the whole batch for its block of dW.
     MatrixView dw{grads_.data() + weight_offset_[l], w.rows, w.cols};

@@ -1,5 +1,10 @@
 // The backend registry: backends register themselves as their shared objects load; this file
 // keeps the list, discovers modules on first use, and creates backends by name.
+//
+// Locks: the registry's mutex is held only for short reads and writes of the list, never while
+// a module is loaded. dlopen holds the loader's own lock while it runs a module's constructor,
+// and that constructor takes the registry's mutex (register_backend): holding the registry's
+// mutex across dlopen would take the two in both orders when two threads load modules.
 #include <mlpk/error.hpp>
 #include <mlpk/registry.hpp>
 
@@ -15,11 +20,15 @@ namespace mlpk {
 namespace {
 
 struct Registry {
-  std::recursive_mutex mutex;  // recursive: a module's registration runs inside dlopen below
+  std::mutex mutex;  // guards the two lists
   std::vector<BackendRegistration> backends;
   std::vector<std::string> refused;  // "name: reason", for messages
-  bool discovered = false;
+  std::once_flag discovered;         // other threads wait until the first discovery is done
 };
+
+// While this thread runs load_backend_module's dlopen: the names its module registers (dlopen
+// runs a module's constructors on the calling thread). Other threads' loads are not counted.
+thread_local std::vector<std::string>* names_added_by_this_load = nullptr;
 
 Registry& registry() {
   static Registry r;
@@ -57,11 +66,9 @@ void* open_module(const std::filesystem::path& path, std::string& error) {
 }
 
 // Loads every libmlpk_backend_*.so in MLPK_BACKEND_PATH, or when that is unset beside
-// libmlpk_core, once.
-// A module that fails to open is remembered for the error message of create_backend.
-void discover_modules(Registry& r) {
-  if (r.discovered) return;
-  r.discovered = true;
+// libmlpk_core. A module that fails to open is remembered for the error message of
+// create_backend. Called without the registry's lock (the modules take it to register).
+void discover_modules_once(Registry& r) {
   std::vector<std::filesystem::path> dirs;
   if (const char* env = std::getenv("MLPK_BACKEND_PATH"))
     for (const auto& d : split(env, ':')) dirs.emplace_back(d);
@@ -81,9 +88,17 @@ void discover_modules(Registry& r) {
     for (const auto& module : modules) {
       if (!seen.insert(module.filename().string()).second) continue;  // first directory wins
       std::string error;
-      if (open_module(module, error) == nullptr) r.refused.push_back(module.string() + ": " + error);
+      if (open_module(module, error) == nullptr) {
+        std::lock_guard lock(r.mutex);
+        r.refused.push_back(module.string() + ": " + error);
+      }
     }
   }
+}
+
+// Loads the modules on first use; every caller returns after they are loaded.
+void discover_modules(Registry& r) {
+  std::call_once(r.discovered, [&r] { discover_modules_once(r); });
 }
 
 const BackendRegistration* find(Registry& r, std::string_view name) {
@@ -121,6 +136,8 @@ void register_backend(BackendRegistration registration) noexcept {
                           std::to_string(registration.abi_version) + ", this mlpk has " +
                           std::to_string(kBackendAbiVersion));
     r.backends.push_back(std::move(registration));
+    if (names_added_by_this_load != nullptr)
+      names_added_by_this_load->push_back(r.backends.back().name);
   } catch (...) {
     // Out of memory while loading a library: the backend is simply not registered.
   }
@@ -128,8 +145,8 @@ void register_backend(BackendRegistration registration) noexcept {
 
 std::vector<std::string> available_backends() {
   Registry& r = registry();
-  std::lock_guard lock(r.mutex);
   discover_modules(r);
+  std::lock_guard lock(r.mutex);
   return usable_names(r);
 }
 
@@ -140,8 +157,8 @@ std::unique_ptr<Backend> create_backend(std::string_view spec) {
   BackendFactory factory;
   {
     Registry& r = registry();
-    std::lock_guard lock(r.mutex);
     discover_modules(r);
+    std::lock_guard lock(r.mutex);
     const BackendRegistration* b = find(r, name);
     const auto names = usable_names(r);
     if (b == nullptr || std::find(names.begin(), names.end(), name) == names.end()) {
@@ -170,16 +187,17 @@ std::string default_backend_name() {
 }
 
 std::vector<std::string> load_backend_module(const std::filesystem::path& path) {
-  Registry& r = registry();
-  std::lock_guard lock(r.mutex);
-  std::set<std::string> before;
-  for (const auto& b : r.backends) before.insert(b.name);
-  std::string error;
-  void* handle = open_module(path, error);
-  if (handle == nullptr) throw Error("cannot load backend module " + path.string() + ": " + error);
   std::vector<std::string> added;
-  for (const auto& b : r.backends)
-    if (before.count(b.name) == 0) added.push_back(b.name);
+  std::string error;
+  void* handle = nullptr;
+  {
+    struct Collect {  // unset again even if open_module throws
+      explicit Collect(std::vector<std::string>* names) { names_added_by_this_load = names; }
+      ~Collect() { names_added_by_this_load = nullptr; }
+    } collect(&added);
+    handle = open_module(path, error);
+  }
+  if (handle == nullptr) throw Error("cannot load backend module " + path.string() + ": " + error);
   if (added.empty()) {
     // Either it is no backend, or it was loaded before (then dlopen ran no constructor again).
     dlclose(handle);

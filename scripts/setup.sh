@@ -9,6 +9,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev zlib1g-dev
   dataset-fashion-mnist
+  g++-aarch64-linux-gnu  # the portability test: x86-only code compiles for aarch64 too
 )
 
 missing=()

@@ -465,6 +465,61 @@ TEST(Onednn, ConcurrentCallsShareOnePlan) {
   EXPECT_EQ(onednn_test::primitives_created(*backend), created);
 }
 
+// C = A B for an n x 8 batch A, checked against a plain loop.
+bool batch_product_is_right(Backend& backend, std::size_t n, const Matrix& w, std::mt19937& rng) {
+  Matrix a(n, 8, 0, rng), c(n, 4, 0, rng);
+  backend.gemm(Trans::N, Trans::N, 1.0f, a.view, w.view, 0.0f, c.view);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < 4; ++j) {
+      double sum = 0;
+      for (std::size_t k = 0; k < 8; ++k) sum += double(a.view(i, k)) * w.view(k, j);
+      if (std::fabs(c.view(i, j) - sum) > 1e-5) return false;
+    }
+  return true;
+}
+
+// The cache keys hold the batch size: a caller that keeps changing it must not grow the cache
+// without end. Past the bound the least recently used plan goes, the recent ones stay.
+TEST(Onednn, PlanCacheStaysBoundedOverManyBatchSizes) {
+  auto backend = create_backend("onednn:threads=1");
+  auto rng = make_rng(21);
+  const Matrix w(8, 4, 0, rng);
+  const std::size_t bound = onednn_test::max_cached_plans();
+  ASSERT_GE(bound, 64u) << "a training step on many threads needs a few dozen plans";
+  for (std::size_t n = 1; n <= bound + 40; ++n) {
+    ASSERT_TRUE(batch_product_is_right(*backend, n, w, rng)) << "batch " << n;
+    ASSERT_EQ(onednn_test::cached_plans(*backend), std::min(n, bound)) << "batch " << n;
+  }
+  const std::size_t created = onednn_test::primitives_created(*backend);
+  EXPECT_TRUE(batch_product_is_right(*backend, bound + 40, w, rng));  // recent: still cached
+  EXPECT_EQ(onednn_test::primitives_created(*backend), created);
+  EXPECT_TRUE(batch_product_is_right(*backend, 1, w, rng));  // the oldest: evicted, rebuilt
+  EXPECT_EQ(onednn_test::primitives_created(*backend), created + 1);
+  EXPECT_EQ(onednn_test::cached_plans(*backend), bound);
+}
+
+// A plan evicted while another thread executes it stays valid until that thread is done: one
+// thread repeats one product while the others push new batch sizes through the cache.
+TEST(Onednn, ConcurrentCallsWhileThePlanCacheEvicts) {
+  auto backend = create_backend("onednn:threads=1");
+  const std::size_t bound = onednn_test::max_cached_plans();
+  constexpr int kThreads = 4;
+  std::vector<int> wrong(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      auto rng = make_rng(30 + t);
+      const Matrix w(8, 4, 0, rng);
+      for (std::size_t i = 0; i < bound / 2; ++i) {
+        const std::size_t n = t == 0 ? 5 : 1 + (t - 1) * bound / 2 + i;  // thread 0: one shape
+        wrong[t] += !batch_product_is_right(*backend, n, w, rng);
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong, std::vector<int>(kThreads, 0));
+  EXPECT_LE(onednn_test::cached_plans(*backend), bound);
+}
+
 TEST(Onednn, DescriptionNamesVersionAndIsa) {
   auto backend = create_backend("onednn");
   EXPECT_EQ(backend->name(), "onednn");

@@ -4,7 +4,10 @@
 #include <mlpk/network.hpp>
 #include <mlpk/registry.hpp>
 
+#if defined(__x86_64__) || defined(__i386__)
+#define MLPK_INFO_X86 1
 #include <cpuid.h>
+#endif
 
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +18,7 @@
 namespace mlpk::tools {
 namespace {
 
+#if MLPK_INFO_X86
 std::string cpu_brand() {
   unsigned regs[12] = {};
   unsigned max = 0, ebx = 0, ecx = 0, edx = 0;
@@ -51,6 +55,11 @@ std::string simd_features() {
 #undef MLPK_FEATURE
   return s.empty() ? "none detected" : s;
 }
+#else
+// cpuid and __builtin_cpu_supports' feature names are x86's.
+std::string cpu_brand() { return "unknown CPU (not x86)"; }
+std::string simd_features() { return "not probed (not x86)"; }
+#endif
 
 }  // namespace
 

@@ -143,22 +143,33 @@ enum KernelId : std::int64_t {
   kDenseBackward
 };
 
+// At most kMaxPlans plans; a new one evicts the least recently used. The keys hold the batch
+// size, so a caller that varies it (an evaluation's last partial batch, a server's requests)
+// would otherwise grow the cache without end. Training with a full and a last partial batch
+// used 20 plans (784-512-256-10) and 23 (784-1024-1024-1024-10), measured on 2 cores; the
+// Network's blocks of a product come in a few shapes, so more threads add a few dozen at most.
+// 256 keeps every steady-state step's plans; a plan is a few primitives and its bindings.
+constexpr std::size_t kMaxPlans = 256;
+
 class PlanCache {
  public:
   explicit PlanCache(const dnnl::engine& engine) : engine_(engine) {}
 
   // The plan for `key`, built by `build` (under the lock: a first call may wait for another
-  // thread's build of the same plan rather than build it twice).
+  // thread's build of the same plan rather than build it twice). Shared: a plan evicted while
+  // another thread executes it lives until that thread lets go of it.
   template <class Build>
-  Plan& get(const Key& key, Build&& build) {
+  std::shared_ptr<Plan> get(const Key& key, Build&& build) {
     std::lock_guard lock(mutex_);
     auto it = plans_.find(key);
     if (it == plans_.end()) {
-      auto plan = std::make_unique<Plan>(build());
+      auto plan = std::make_shared<Plan>(build());
       primitives_created_ += plan->steps.size();
-      it = plans_.emplace(key, std::move(plan)).first;
+      if (plans_.size() >= kMaxPlans) evict_least_recently_used();
+      it = plans_.emplace(key, Entry{std::move(plan), 0}).first;
     }
-    return *it->second;
+    it->second.last_used = ++clock_;
+    return it->second.plan;
   }
 
   // Runs `plan` on the caller's pointers, one per slot.
@@ -216,9 +227,23 @@ class PlanCache {
     return b;
   }
 
+  // A linear scan: it runs only before a build, which costs far more (primitive creation).
+  void evict_least_recently_used() {
+    auto oldest = plans_.begin();
+    for (auto it = plans_.begin(); it != plans_.end(); ++it)
+      if (it->second.last_used < oldest->second.last_used) oldest = it;
+    plans_.erase(oldest);
+  }
+
+  struct Entry {
+    std::shared_ptr<Plan> plan;
+    std::uint64_t last_used;  // clock_ at the last get
+  };
+
   dnnl::engine engine_;
   mutable std::mutex mutex_;
-  std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;
+  std::unordered_map<Key, Entry, KeyHash> plans_;  // guarded by mutex_
+  std::uint64_t clock_ = 0;                        // guarded by mutex_
   std::atomic<std::size_t> primitives_created_{0};
 };
 
@@ -401,7 +426,7 @@ class OnednnBackend final : public Backend {
             return sgemm(ta, tb, alpha, a, b, beta, c);
           const std::size_t k = ta == Trans::N ? a.cols : a.rows;
           const bool scaled = alpha != 1.0f;
-          Plan& plan = cache_.get(
+          auto plan = cache_.get(
               key({kGemm, ta == Trans::T, tb == Trans::T, sz(c.rows), sz(c.cols), sz(k),
                    sz(a.stride), sz(b.stride), sz(c.stride), scaled, float_bits(beta)}),
               [&] {
@@ -440,7 +465,7 @@ class OnednnBackend final : public Backend {
                 p.steps.push_back(make_step(pd, std::move(args)));
                 return p;
               });
-          cache_.execute(plan, {a.data, b.data, c.data, &alpha});
+          cache_.execute(*plan, {a.data, b.data, c.data, &alpha});
         });
   }
 
@@ -458,7 +483,7 @@ class OnednnBackend final : public Backend {
     guarded(
         "add_bias", [&] { return "Z " + dims_string(z); },
         [&] {
-          Plan& plan = cache_.get(key({kBias, sz(z.rows), sz(z.cols), sz(z.stride)}), [&] {
+          auto plan = cache_.get(key({kBias, sz(z.rows), sz(z.cols), sz(z.stride)}), [&] {
             Plan p;
             p.slots = {matrix_desc(z), row_desc(z.cols)};
             auto attr = base_attr();
@@ -469,7 +494,7 @@ class OnednnBackend final : public Backend {
                 make_step(pd, {{DNNL_ARG_SRC_0, 0}, {DNNL_ARG_SRC_1, 1}, {DNNL_ARG_DST, 0}}));
             return p;
           });
-          cache_.execute(plan, {z.data, bias.data()});
+          cache_.execute(*plan, {z.data, bias.data()});
         });
   }
 
@@ -494,7 +519,7 @@ class OnednnBackend final : public Backend {
           const ConstMatrixView data = backward_input(g, z, a);
           const bool aliased = da.data == dz.data && da.stride == dz.stride;
           if (g == Activation::identity && aliased) return;
-          Plan& plan =
+          auto plan =
               cache_.get(key({kActivationBackward, static_cast<std::int64_t>(g), sz(z.rows),
                               sz(z.cols), sz(data.stride), sz(da.stride), sz(dz.stride)}),
                          [&] {
@@ -503,7 +528,7 @@ class OnednnBackend final : public Backend {
                            append_activation_backward(p, g, aliased);
                            return p;
                          });
-          cache_.execute(plan, {data.data, da.data, dz.data});
+          cache_.execute(*plan, {data.data, da.data, dz.data});
         });
   }
 
@@ -512,7 +537,7 @@ class OnednnBackend final : public Backend {
         "column_sums", [&] { return "X " + dims_string(x); },
         [&] {
           const bool scaled = alpha != 1.0f;
-          Plan& plan = cache_.get(
+          auto plan = cache_.get(
               key({kColumnSums, sz(x.rows), sz(x.cols), sz(x.stride), scaled, float_bits(beta)}),
               [&] {
                 Plan p;
@@ -520,7 +545,7 @@ class OnednnBackend final : public Backend {
                 append_column_sums(p, x.rows, x.cols, 0, scaled, beta);
                 return p;
               });
-          cache_.execute(plan, {x.data, plan.constant.data(), sums.data(), &alpha});
+          cache_.execute(*plan, {x.data, plan->constant.data(), sums.data(), &alpha});
         });
   }
 
@@ -537,19 +562,19 @@ class OnednnBackend final : public Backend {
         [&] {
           const ConstMatrixView data = backward_input(g, z, a);
           const bool aliased = da.data == dz.data && da.stride == dz.stride;
-          Plan& plan = cache_.get(key({kDenseBackward, static_cast<std::int64_t>(g), sz(z.rows),
-                                       sz(z.cols), sz(data.stride), sz(da.stride), sz(dz.stride),
-                                       sz(g == Activation::identity && aliased)}),
-                                  [&] {
-                                    Plan p;
-                                    p.slots = {matrix_desc(data), matrix_desc(da), matrix_desc(dz)};
-                                    append_activation_backward(p, g, aliased);
-                                    append_column_sums(p, dz.rows, dz.cols, 2, false, 0.0f);
-                                    return p;
-                                  });
+          auto plan = cache_.get(key({kDenseBackward, static_cast<std::int64_t>(g), sz(z.rows),
+                                      sz(z.cols), sz(data.stride), sz(da.stride), sz(dz.stride),
+                                      sz(g == Activation::identity && aliased)}),
+                                 [&] {
+                                   Plan p;
+                                   p.slots = {matrix_desc(data), matrix_desc(da), matrix_desc(dz)};
+                                   append_activation_backward(p, g, aliased);
+                                   append_column_sums(p, dz.rows, dz.cols, 2, false, 0.0f);
+                                   return p;
+                                 });
           const float one = 1.0f;
           cache_.execute(
-              plan, {data.data, da.data, dz.data, plan.constant.data(), bias_grad.data(), &one});
+              *plan, {data.data, da.data, dz.data, plan->constant.data(), bias_grad.data(), &one});
         });
   }
 
@@ -598,7 +623,7 @@ class OnednnBackend final : public Backend {
         },
         [&] {
           const bool in_place = z.data == a.data;
-          Plan& plan = cache_.get(
+          auto plan = cache_.get(
               key({kDense, sz(x.rows), sz(w.cols), sz(x.cols), sz(x.stride), sz(w.stride),
                    sz(z.stride), sz(a.stride), static_cast<std::int64_t>(g), sz(in_place)}),
               [&] {
@@ -649,7 +674,7 @@ class OnednnBackend final : public Backend {
                   append_activation_forward(p, g, product_dst, 4);
                 return p;
               });
-          cache_.execute(plan, {x.data, w.data, bias.data(), z.data, a.data});
+          cache_.execute(*plan, {x.data, w.data, bias.data(), z.data, a.data});
         });
   }
 
@@ -817,7 +842,7 @@ class OnednnBackend final : public Backend {
   void activation_forward(Activation g, ConstMatrixView z, MatrixView a) {
     const bool in_place = z.data == a.data;
     if (g == Activation::identity && in_place) return;
-    Plan& plan = cache_.get(
+    auto plan = cache_.get(
         key({kActivationForward, static_cast<std::int64_t>(g), sz(z.rows), sz(z.cols), sz(z.stride),
              sz(a.stride), sz(in_place)}),
         [&] {
@@ -832,7 +857,7 @@ class OnednnBackend final : public Backend {
           }
           return p;
         });
-    cache_.execute(plan, {z.data, a.data});
+    cache_.execute(*plan, {z.data, a.data});
   }
 
   // dnnl_sgemm (row-major since oneDNN 1.0, see dnnl.h): one call, no primitive to cache; it
@@ -896,6 +921,8 @@ std::size_t onednn_test::primitives_created(const Backend& backend) {
 }
 
 std::size_t onednn_test::cached_plans(const Backend& backend) { return as_onednn(backend).plans(); }
+
+std::size_t onednn_test::max_cached_plans() { return kMaxPlans; }
 
 }  // namespace mlpk
 

@@ -19,4 +19,7 @@ MLPK_ONEDNN_TEST_API std::size_t primitives_created(const Backend& backend);
 // How many cache entries (distinct kernel configurations) the backend holds.
 MLPK_ONEDNN_TEST_API std::size_t cached_plans(const Backend& backend);
 
+// The most entries the cache keeps: a new configuration then evicts the least recently used.
+MLPK_ONEDNN_TEST_API std::size_t max_cached_plans();
+
 }  // namespace mlpk::onednn_test

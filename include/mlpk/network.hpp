@@ -7,8 +7,9 @@
 //     dZ[L] = (A[L] - Y)/n  (fused for softmax-CE and sigmoid-BCE; through g' for MSE)
 //     dW[l] = A[l-1]^T dZ[l],  db[l] = sum over rows of dZ[l],  dA[l-1] = dZ[l] W[l]^T,
 //     dZ[l-1] = dA[l-1] * g'(Z[l-1])
-// The Network owns W and b (in one flat array, so an optimizer is one loop), the cached Z and A
-// of every layer and the gradients; it calls nothing but the Backend interface to compute.
+// The Network owns W and b (in one flat array, so an optimizer is one loop), a copy of the last X,
+// the cached Z and A of every layer and the gradients; it calls nothing but the Backend
+// interface to compute.
 #pragma once
 
 #include <mlpk/activation.hpp>
@@ -113,9 +114,11 @@ class Network {
   std::span<const float> gradients() const { return grads_.flat(); }
 
   // Runs the network on X (n x inputs) and returns A[L] (n x outputs). The view stays valid
-  // until the next call to forward. Throws on a wrong width, an empty batch, or NaN/Inf in X.
-  // backward() reads X again: keep it alive until then. Buffers grow to the largest batch seen
-  // and are reused: a steady-state step allocates nothing.
+  // until the next call to forward. Throws on a wrong width, an empty batch, or NaN/Inf in X;
+  // after a throw, loss and backward throw until the next forward succeeds.
+  // The network keeps a copy of X for backward(), so X need not outlive this call. Buffers
+  // (that copy, Z, A, dZ) grow to the largest batch seen and are reused: a steady-state step
+  // allocates nothing.
   ConstMatrixView forward(ConstMatrixView x);
   // The loss of the last forward's output against targets Y (n x outputs).
   double loss(ConstMatrixView y) const;
@@ -137,7 +140,7 @@ class Network {
   Tensor params_, grads_;                                 // 1 x total, blocks 64-byte aligned
   std::size_t capacity_ = 0;                              // rows of the buffers below
   std::size_t batch_ = 0;                                 // rows of the last forward
-  ConstMatrixView input_;                                 // X of the last forward
+  Tensor input_;                                          // X of the last forward, copied
   std::vector<Tensor> z_, a_, dz_;                        // per layer, capacity_ x units
   std::unique_ptr<Parallel> parallel_;
 };

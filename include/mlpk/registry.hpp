@@ -39,6 +39,7 @@ struct BackendRegistration {
 // Adds a backend. A second registration of an already registered name is ignored (the same
 // backend reached twice, linked and as a module); a wrong ABI version is recorded and reported
 // by create_backend. Never throws: it runs while a shared object is being loaded.
+// Every function here may be called from several threads at once.
 void register_backend(BackendRegistration registration) noexcept;
 
 // Names of the usable backends, highest priority first (discovers modules on first call).
@@ -52,7 +53,8 @@ std::unique_ptr<Backend> create_backend(std::string_view spec);
 std::string default_backend_name();
 
 // Opens a backend module (a shared object) by path; it registers itself as it loads.
-// Throws mlpk::Error if it cannot be opened or registers no backend. Returns the names it added.
+// Throws mlpk::Error if it cannot be opened or registers no backend. Returns the names it added
+// (only this call's: a module another thread loads meanwhile is not counted here).
 std::vector<std::string> load_backend_module(const std::filesystem::path& path);
 
 }  // namespace mlpk

@@ -1,0 +1,109 @@
+// What Network::forward keeps of its input: a copy, so backward does not need the caller's X.
+// Forwarding a temporary and then going backward is correct (and clean under AddressSanitizer).
+#include "test_support.hpp"
+
+#include <gmock/gmock.h>
+
+#include <limits>
+#include <vector>
+
+namespace mlpk::test {
+namespace {
+
+using testing::HasSubstr;
+
+class NetworkInput : public testing::TestWithParam<std::string> {};
+
+constexpr std::size_t kRows = 37, kInputs = 19, kOutputs = 5;
+
+Network small_network(const std::string& backend) {
+  Network net(Architecture::parse("19-23-5", Activation::tanh, Loss::softmax_cross_entropy),
+              create_backend(backend));
+  net.initialize(3);
+  return net;
+}
+
+Tensor batch() {
+  Tensor x(kRows, kInputs);
+  GuardedMatrix values(kRows, kInputs);
+  values.fill(11);
+  for (std::size_t i = 0; i < kRows; ++i)
+    for (std::size_t j = 0; j < kInputs; ++j) x(i, j) = values.at(i, j);
+  return x;
+}
+
+Tensor targets() {
+  Tensor y(kRows, kOutputs);
+  for (std::size_t i = 0; i < kRows; ++i) y(i, i % kOutputs) = 1.0f;
+  return y;
+}
+
+std::vector<float> gradients_with_x_alive(const std::string& backend) {
+  Network net = small_network(backend);
+  const Tensor x = batch(), y = targets();
+  net.forward(x);
+  net.backward(y);
+  return {net.gradients().begin(), net.gradients().end()};
+}
+
+// The temporary Tensor dies at the end of the forward statement; backward reads the copy.
+TEST_P(NetworkInput, ForwardOfATemporaryThenBackwardGivesTheSameGradients) {
+  Network net = small_network(GetParam());
+  const Tensor y = targets();
+  net.forward(batch());
+  net.backward(y);
+  EXPECT_EQ(std::vector<float>(net.gradients().begin(), net.gradients().end()),
+            gradients_with_x_alive(GetParam()));
+}
+
+// Without a sanitizer a freed buffer may still hold the old values: overwriting X after forward
+// shows that backward does not read it.
+TEST_P(NetworkInput, OverwritingXAfterForwardDoesNotChangeTheGradients) {
+  Network net = small_network(GetParam());
+  Tensor x = batch();
+  const Tensor y = targets();
+  net.forward(x);
+  for (float& v : x.flat()) v = std::numeric_limits<float>::quiet_NaN();
+  net.backward(y);
+  EXPECT_EQ(std::vector<float>(net.gradients().begin(), net.gradients().end()),
+            gradients_with_x_alive(GetParam()));
+}
+
+// A strided X (a block of a wider matrix) is copied row by row into packed rows.
+TEST_P(NetworkInput, StridedXGivesThePackedXsGradients) {
+  Network net = small_network(GetParam());
+  const Tensor y = targets();
+  GuardedMatrix wide(kRows, kInputs, /*pad=*/7);
+  const Tensor x = batch();
+  for (std::size_t i = 0; i < kRows; ++i)
+    for (std::size_t j = 0; j < kInputs; ++j) wide.at(i, j) = x(i, j);
+  net.forward(wide.view());
+  net.backward(y);
+  EXPECT_EQ(std::vector<float>(net.gradients().begin(), net.gradients().end()),
+            gradients_with_x_alive(GetParam()));
+}
+
+// A forward that throws (here: a NaN in X, found while copying) leaves no forward behind, not a
+// half-copied X under the previous forward's activations.
+TEST_P(NetworkInput, AFailedForwardLeavesNothingToGoBackFrom) {
+  Network net = small_network(GetParam());
+  const Tensor y = targets();
+  Tensor x = batch();
+  net.forward(x);
+  x(kRows - 1, 2) = std::numeric_limits<float>::infinity();
+  EXPECT_THAT([&] { net.forward(x); }, testing::ThrowsMessage<Error>(HasSubstr(
+                                          "X has a non-finite value (inf) at row 36, column 2")));
+  EXPECT_THAT([&] { net.backward(y); },
+              testing::ThrowsMessage<Error>(HasSubstr("backward called before forward")));
+  EXPECT_THAT([&] { net.loss(y); },
+              testing::ThrowsMessage<Error>(HasSubstr("called before forward")));
+  x(kRows - 1, 2) = 0.5f;
+  net.forward(x);
+  EXPECT_NO_THROW(net.backward(y));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryBackend, NetworkInput, testing::ValuesIn(available_backends()),
+                         spec_test_name);
+
+}  // namespace
+}  // namespace mlpk::test
