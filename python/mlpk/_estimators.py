@@ -511,13 +511,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, incremental=True)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward(X, check_input)
+        # float64 like scikit-learn's regressors (and its estimator checks) expect; the
+        # network computes in float32.
+        y_pred = self._forward(X, check_input).astype(np.float64)
         if y_pred.shape[1] == 1:
             return y_pred.ravel()
         return y_pred
 
     def predict(self, X):
-        """Predicted targets: (n_samples,) for one output, else (n_samples, n_outputs)."""
+        """Predicted targets, float64: (n_samples,) for one output, else (n_samples, n_outputs)."""
         check_is_fitted(self)
         return self._predict(X)
 
