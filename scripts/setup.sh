@@ -8,6 +8,7 @@ packages=(
   libhwy-dev libdnnl-dev libtbb-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev zlib1g-dev
+  clang libclang-rt-14-dev libomp-14-dev
   dataset-fashion-mnist
 )
 
