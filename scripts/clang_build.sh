@@ -26,7 +26,8 @@ clang_build() {
   cmake -S . -B "$dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" \
     -DMLPK_SANITIZE="$sanitizers" "-DMLPK_HWY_TARGETS=AVX2;AVX3" -DMLPK_BUILD_BENCH=OFF \
-    -DOpenMP_CXX_FLAGS=-fopenmp=libgomp "${launcher[@]}" "${cmake_args[@]}" > /dev/null
+    -DOpenMP_CXX_FLAGS=-fopenmp=libgomp -DOpenMP_CXX_LIB_NAMES=gomp \
+    -DOpenMP_gomp_LIBRARY="$(g++ -print-file-name=libgomp.so)" "${launcher[@]}" "${cmake_args[@]}" > /dev/null
   local target_args=()
   for t in "${targets[@]}"; do target_args+=(--target "$t"); done
   cmake --build "$dir" -j"$(nproc)" "${target_args[@]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses of tests/fuzz/ (clang, ASan + UBSan) and runs each for a bounded
 # time, starting from its seed corpus and regression inputs. Any crash fails the run; the input
-# that caused it is left in build-fuzz/crashes/<harness>/: copy it into
+# that caused it is left in build-asan/crashes/<harness>/: copy it into
 # tests/fuzz/regressions/<harness>/ with the fix, so that the normal suite replays it.
 # Usage: scripts/fuzz.sh [seconds per harness, default 60] [harness ...]
 set -euo pipefail
@@ -14,27 +14,28 @@ harnesses=("$@")
 
 targets=()
 for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
-clang_build build-fuzz address,undefined -DMLPK_FUZZ=ON -- "${targets[@]}"
+# The build of scripts/sanitize.sh address: already there in CI.
+clang_build build-asan address,undefined -DMLPK_FUZZ=ON -- "${targets[@]}"
 
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-export MLPK_BACKEND_PATH=$PWD/build-fuzz/no-modules  # backends are linked; load no modules
+export MLPK_BACKEND_PATH=$PWD/build-asan/no-modules  # backends are linked; load no modules
 status=0
 for h in "${harnesses[@]}"; do
-  work=build-fuzz/corpus/$h crashes=build-fuzz/crashes/$h
+  work=build-asan/corpus/$h crashes=build-asan/crashes/$h
   mkdir -p "$work" "$crashes"
   seeds=(tests/fuzz/corpus/$h)
   [ -d tests/fuzz/regressions/$h ] && seeds+=(tests/fuzz/regressions/$h)
   echo "fuzz: $h for ${seconds}s"
-  # New inputs go to the scratch corpus in build-fuzz/, never into the tree.
-  if ! build-fuzz/bin/fuzz_$h -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+  # New inputs go to the scratch corpus in build-asan/, never into the tree.
+  if ! build-asan/bin/fuzz_$h -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$crashes/" "$work" "${seeds[@]}" \
-        > "build-fuzz/fuzz_$h.log" 2>&1; then
-    echo "fuzz: $h FAILED; input in $crashes/, log build-fuzz/fuzz_$h.log:"
-    tail -n 40 "build-fuzz/fuzz_$h.log"
+        > "build-asan/fuzz_$h.log" 2>&1; then
+    echo "fuzz: $h FAILED; input in $crashes/, log build-asan/fuzz_$h.log:"
+    tail -n 40 "build-asan/fuzz_$h.log"
     status=1
   else
-    grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' "build-fuzz/fuzz_$h.log" | tail -n 2 || true
+    grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' "build-asan/fuzz_$h.log" | tail -n 2 || true
   fi
 done
 exit $status

@@ -12,8 +12,10 @@ jobs=$(nproc)
 
 case "${1:-}" in
   address)
-    clang_build build-asan address,undefined
-    export ASAN_OPTIONS="detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
+    # MLPK_FUZZ too: the same build then serves scripts/fuzz.sh, and CI compiles the instrumented
+    # library once (libFuzzer's coverage instrumentation costs the tests little).
+    clang_build build-asan address,undefined -DMLPK_FUZZ=ON
+    export ASAN_OPTIONS="detect_leaks=1:check_initialization_order=1:strict_init_order=1"
     export LSAN_OPTIONS="suppressions=$suppressions/lsan.supp:print_suppressions=0"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
