@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <limits>
 
 namespace mlpk {
 namespace {
@@ -122,6 +123,9 @@ Dataset load_csv(const std::filesystem::path& path, const CsvOptions& options) {
              cells[c].empty() ? std::string("empty cell") : quoted(cells[c], "is not a number"));
       if (!std::isfinite(*value))
         fail(path, line_number, c + 1, quoted(cells[c], "is not a finite number"));
+      // Features and targets are floats: a larger double has no float value (the cast is UB).
+      if (std::fabs(*value) > std::numeric_limits<float>::max())
+        fail(path, line_number, c + 1, quoted(cells[c], "is too large for a 32-bit float"));
       if (c != label_index) {
         features.push_back(static_cast<float>(*value));
         continue;
