@@ -24,8 +24,7 @@ case "${1:-}" in
     # Without the onednn backend: oneDNN runs on libgomp, which is not built with TSan, so TSan
     # cannot see the synchronization of its parallel regions and reports every access inside
     # them as a race. oneDNN's threading is not ours; the other steps test that backend.
-    # One SIMD target: the threading code is the same for all of them.
-    clang_build build-tsan thread -DMLPK_BACKEND_ONEDNN=OFF -DMLPK_HWY_TARGETS=AVX2 -- mlpk_tests
+    clang_build build-tsan thread -DMLPK_BACKEND_ONEDNN=OFF -- mlpk_tests
     export TSAN_OPTIONS="suppressions=$suppressions/tsan.supp:halt_on_error=1:second_deadlock_stack=1"
     ctest --test-dir build-tsan --output-on-failure -j"$jobs" -R '(Thread|Registry|Parallel|Concurren)'
     ;;
