@@ -7,10 +7,47 @@
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <string>
 
+// ThreadSanitizer builds (scripts/sanitize.sh thread): Debian's oneTBB library is not
+// instrumented, so TSan cannot see the two orderings tbb::parallel_for guarantees and our callers
+// rely on: a task starts after run() was called, and every task has finished when run() returns.
+// ForkJoinEdges states them with atomics TSan sees; in every other build it is empty.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MLPK_THREAD_SANITIZER 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define MLPK_THREAD_SANITIZER 1
+#endif
+
 namespace mlpk {
+namespace {
+
+#ifdef MLPK_THREAD_SANITIZER
+class ForkJoinEdges {
+ public:
+  void fork() { fork_.store(1, std::memory_order_release); }
+  void task_starts() { static_cast<void>(fork_.load(std::memory_order_acquire)); }
+  void task_ends() { join_.fetch_add(1, std::memory_order_release); }
+  void join() { static_cast<void>(join_.load(std::memory_order_acquire)); }
+
+ private:
+  std::atomic<int> fork_{0}, join_{0};
+};
+#else
+struct ForkJoinEdges {
+  void fork() {}
+  void task_starts() {}
+  void task_ends() {}
+  void join() {}
+};
+#endif
+
+}  // namespace
 
 struct Parallel::Arena {
   explicit Arena(int threads) : arena(threads) {}
@@ -45,10 +82,18 @@ void Parallel::run(std::size_t count, TaskRef task) {
     for (std::size_t i = 0; i < count; ++i) task(i);
     return;
   }
+  ForkJoinEdges edges;
+  edges.fork();
   arena_->arena.execute([&] {
-    tbb::parallel_for(std::size_t{0}, count, [&](std::size_t i) { task(i); },
+    tbb::parallel_for(std::size_t{0}, count,
+                      [&](std::size_t i) {
+                        edges.task_starts();
+                        task(i);
+                        edges.task_ends();
+                      },
                       tbb::simple_partitioner());
   });
+  edges.join();
 }
 
 }  // namespace mlpk

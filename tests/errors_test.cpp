@@ -75,7 +75,8 @@ TEST(Errors, NetworkRejectsWrongShapesAndNonFiniteData) {
 
 TEST(Errors, OptimizerAndViewsRejectNonsense) {
   EXPECT_THAT([] { Sgd(-0.1f); }, ThrowsMessage<Error>(HasSubstr("learning rate must be a positive")));
-  EXPECT_THAT([] { Sgd(std::numeric_limits<float>::quiet_NaN()); },
+  // Braces: with parentheses clang reads this statement as a declaration.
+  EXPECT_THAT([] { Sgd{std::numeric_limits<float>::quiet_NaN()}; },
               ThrowsMessage<Error>(HasSubstr("learning rate")));
   float data[12] = {};
   EXPECT_THAT([&] { MatrixView(data, 3, 4, 2); },

@@ -182,6 +182,18 @@ TEST(Csv, RejectsNanInfinityAndEmptyCells) {
   expect_error([&] { load_csv(dir / "empty.csv"); }, HasSubstr("empty cell"));
 }
 
+// A finite double beyond the float range became an infinite feature (fuzz_csv checks for it).
+TEST(Csv, RejectsNumbersBeyondTheFloatRange) {
+  TempDir dir;
+  write_text(dir / "big.csv", "1,2,0\n3,-1e39,1\n");
+  expect_error([&] { load_csv(dir / "big.csv"); },
+               AllOf(HasSubstr("line 2"), HasSubstr("column 2"), HasSubstr("is beyond the range of a 32-bit float")));
+  CsvOptions regression;
+  regression.classification = false;
+  write_text(dir / "big_target.csv", "1,2,3.5e38\n");
+  expect_error([&] { load_csv(dir / "big_target.csv", regression); }, HasSubstr("column 3"));
+}
+
 TEST(Csv, RejectsBadLabelsMissingFileAndNoRows) {
   TempDir dir;
   write_text(dir / "frac.csv", "1,2,0.5\n");
