@@ -15,6 +15,8 @@
 #  - OpenMP through libgomp (-fopenmp=libgomp): Debian's oneDNN runs on libgomp, and the onednn
 #    backend must set the thread count of that same runtime, not of clang's libomp.
 #  - no benchmarks: they are programs to run by hand, not tests.
+#  - no Python module: an instrumented extension cannot load into Debian's uninstrumented python3
+#    (the sanitizer runtime must come first in the process); the normal build tests it.
 clang_build() {
   local dir=$1 sanitizers=$2
   shift 2
@@ -26,7 +28,7 @@ clang_build() {
   command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   cmake -S . -B "$dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" \
-    -DMLPK_SANITIZE="$sanitizers" -DMLPK_HWY_TARGETS=AVX2 -DMLPK_BUILD_BENCH=OFF \
+    -DMLPK_SANITIZE="$sanitizers" -DMLPK_HWY_TARGETS=AVX2 -DMLPK_BUILD_BENCH=OFF -DMLPK_BUILD_PYTHON=OFF \
     -DOpenMP_CXX_FLAGS=-fopenmp=libgomp -DOpenMP_CXX_LIB_NAMES=gomp \
     -DOpenMP_gomp_LIBRARY="$(g++ -print-file-name=libgomp.so)" "${launcher[@]}" "${cmake_args[@]}" > /dev/null
   local target_args=()
