@@ -65,3 +65,7 @@ expect_usage_error("--json" ${MLPK} profile --json ${WORK} --steps 1 --seconds 0
 expect_usage_error("--svg" ${MLPK} profile --svg ${WORK}/no/such/dir/r.svg --steps 1 --seconds 0)
 expect_usage_error("--profile" ${MLPK} ${args} --profile ${WORK})
 expect_usage_error("--steps" ${MLPK} profile --steps 0)
+# A resumed run that has finished trains no step: nothing to profile, said so.
+expect_usage_error("--profile: no step was trained" ${MLPK} train --train-csv ${WORK}/train.csv
+                   --test-csv ${WORK}/train.csv --label-column 3 --layers 3-64-32-2 --epochs 2 --batch-size 8
+                   --seed 3 --threads 2 --quiet --resume ${WORK}/plain.mlpk --profile ${WORK}/resumed.json)

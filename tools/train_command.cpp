@@ -228,7 +228,10 @@ int run_train(const TrainFlags& f) {
   };
   trainer.fit(train, validation.size() > 0 ? &validation : nullptr);
   net.set_profiler(nullptr);
-  if (profiler && !profiler->steps().empty()) {
+  if (profiler && profiler->steps().empty())
+    throw Error(std::string(f.profile.empty() ? "--trace" : "--profile") +
+                ": no step was trained to profile (the resumed run had finished)");
+  if (profiler) {
     ProfileRun run;
     run.layers = architecture.to_string();
     run.batch_size = f.batch_size;
