@@ -4,12 +4,13 @@
 //   BM_TrainStep/<backend>/<layers>/batch<N>/threads<T>
 //                                                 samples/s of a whole forward+backward+SGD step;
 //                                                 GFLOPS / peak_pct per core used, step_GFLOPS in all
+//   BM_TrainStepProfiled/<backend>/<layers>/batch<N>/threads<T>
+//                                                 the same with a Profiler attached
 //   BM_OptimizerStep/<optimizer>/<layers>/threads<T>
 //                                                 GB/s of one parameter update (default backend)
 // Pair two backends' rows from --benchmark_format=json by name. Run single-threaded
 // (OMP_NUM_THREADS=1) to compare kernels, not thread pools.
-#include "fp32_peak.hpp"
-
+#include <mlpk/machine.hpp>
 #include <mlpk/mlpk.hpp>
 
 #include <benchmark/benchmark.h>
@@ -49,7 +50,7 @@ std::vector<float> filled(std::size_t n, float value) { return std::vector<float
 void set_flops(benchmark::State& state, double flops_per_iteration) {
   const double giga = flops_per_iteration * 1e-9;
   state.counters["GFLOPS"] = benchmark::Counter(giga, benchmark::Counter::kIsIterationInvariantRate);
-  const double peak = bench::fp32_peak_gflops_per_core();
+  const double peak = machine_limits().fp32_gflops_per_core;
   if (peak > 0)
     state.counters["peak_pct"] =
         benchmark::Counter(100.0 * giga / peak, benchmark::Counter::kIsIterationInvariantRate);
@@ -119,10 +120,12 @@ void register_elementwise(const std::string& spec) {
   });
 }
 
+// profiled: with a Profiler attached (BM_TrainStepProfiled), its records cleared before they
+// fill its storage; without, the Network's profiler pointer is null, as by default.
 void register_train_step(const std::string& spec, const std::string& layers, Activation hidden, Loss loss,
-                         std::size_t batch, std::size_t threads) {
-  const std::string name = "BM_TrainStep/" + spec + "/" + layers + "/batch" + std::to_string(batch) +
-                           "/threads" + std::to_string(threads);
+                         std::size_t batch, std::size_t threads, bool profiled = false) {
+  const std::string name = std::string(profiled ? "BM_TrainStepProfiled/" : "BM_TrainStep/") + spec + "/" +
+                           layers + "/batch" + std::to_string(batch) + "/threads" + std::to_string(threads);
   benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
     Network net(Architecture::parse(layers, hidden, loss), create_backend(spec));
     net.set_threads(threads);
@@ -139,7 +142,13 @@ void register_train_step(const std::string& spec, const std::string& layers, Act
       flops += 2.0 * batch * in * l.units * (&l == &arch.layers.front() ? 2 : 3);  // no dA for layer 1
       in = l.units;
     }
-    for (auto _ : state) benchmark::DoNotOptimize(train_batch(net, sgd, x.view(), y.view()));
+    constexpr std::size_t kProfiledSteps = 256;
+    Profiler profiler(1 << 14, 1 << 14, kProfiledSteps);
+    if (profiled) net.set_profiler(&profiler);
+    for (auto _ : state) {
+      benchmark::DoNotOptimize(train_batch(net, sgd, x.view(), y.view()));
+      if (profiled && profiler.steps().size() == kProfiledSteps) profiler.clear();
+    }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch));
     set_flops(state, flops / static_cast<double>(threads));  // % of the peak of the cores used
     state.counters["step_GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -181,8 +190,8 @@ std::vector<std::size_t> thread_counts() {
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  benchmark::AddCustomContext("fp32_peak_gflops_per_core", std::to_string(mlpk::bench::fp32_peak_gflops_per_core()));
-  benchmark::AddCustomContext("fp32_peak_isa", mlpk::bench::fp32_peak_isa());
+  benchmark::AddCustomContext("fp32_peak_gflops_per_core", std::to_string(mlpk::machine_limits().fp32_gflops_per_core));
+  benchmark::AddCustomContext("fp32_peak_isa", mlpk::machine_limits().fp32_isa);
   for (const auto& name : available_backends()) {
     std::vector<std::string> specs{name};
     for (const auto& v : create_backend(name)->variants()) specs.push_back(name + ":" + v);
@@ -201,6 +210,13 @@ int main(int argc, char** argv) {
       }
     }
   }
+  // The profiler's cost when attached (against BM_TrainStep, detached), on the main networks.
+  for (const auto& name : available_backends())
+    if (name != "reference")
+      for (std::size_t threads : {1, 2}) {
+        register_train_step(name, "784-512-256-10", Activation::relu, Loss::softmax_cross_entropy, 128, threads, true);
+        register_train_step(name, "784-256-128-10", Activation::relu, Loss::softmax_cross_entropy, 64, threads, true);
+      }
   for (const char* optimizer : {"sgd", "momentum", "adam"})
     for (std::size_t threads : {1, 2}) register_optimizer_step(optimizer, threads);
   benchmark::RunSpecifiedBenchmarks();

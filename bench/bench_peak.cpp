@@ -1,6 +1,6 @@
 // Prints this CPU's measured single-core FP32 peak, the denominator of every "% of peak", and each
 // FMA probe this CPU can run (an AVX-512 machine reports its AVX2 figure as well).
-#include "fp32_peak.hpp"
+#include <mlpk/machine.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -8,15 +8,15 @@ namespace {
 
 void BM_Fp32Peak(benchmark::State& state) {
   double gflops = 0;
-  for (auto _ : state) benchmark::DoNotOptimize(gflops = mlpk::bench::fp32_peak_gflops_per_core());
+  for (auto _ : state) benchmark::DoNotOptimize(gflops = mlpk::machine_limits().fp32_gflops_per_core);
   state.counters["GFLOPS_per_core"] = gflops;
-  state.SetLabel(mlpk::bench::fp32_peak_isa());
+  state.SetLabel(mlpk::machine_limits().fp32_isa);
 }
 BENCHMARK(BM_Fp32Peak)->Iterations(1);
 
 void BM_Fp32Fma(benchmark::State& state, const char* isa) {
   double gflops = 0;
-  for (auto _ : state) benchmark::DoNotOptimize(gflops = mlpk::bench::measure_fp32_fma_gflops(isa));
+  for (auto _ : state) benchmark::DoNotOptimize(gflops = mlpk::measure_fp32_fma_gflops(isa));
   if (gflops == 0) state.SkipWithError("this CPU has no such FMA probe");
   state.counters["GFLOPS_per_core"] = gflops;
 }

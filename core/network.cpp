@@ -5,12 +5,14 @@
 
 #include "loss_value.hpp"
 #include "parallel.hpp"
+#include "profile_scope.hpp"
 #include "random.hpp"
 #include "work_split.hpp"
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -88,7 +90,15 @@ Network::~Network() = default;
 Network::Network(Network&&) noexcept = default;
 Network& Network::operator=(Network&&) noexcept = default;
 
-void Network::set_threads(std::size_t threads) { parallel_ = std::make_unique<Parallel>(threads); }
+void Network::set_threads(std::size_t threads) {
+  parallel_ = std::make_unique<Parallel>(threads);
+  if (profiler_ != nullptr) profiler_->prepare(parallel_->threads());
+}
+
+void Network::set_profiler(Profiler* profiler) {
+  if (profiler != nullptr) profiler->prepare(parallel_->threads());
+  profiler_ = profiler;
+}
 
 std::size_t Network::threads() const { return parallel_->threads(); }
 
@@ -173,6 +183,7 @@ ConstMatrixView Network::activation(std::size_t l) const {
 }
 
 ConstMatrixView Network::forward(ConstMatrixView x) {
+  const PhaseScope phase(profiler_, Phase::forward);
   if (x.cols != architecture_.inputs)
     throw Error("Network::forward: X is " + shape_string(x) + " but the network takes " +
                 std::to_string(architecture_.inputs) + " inputs");
@@ -194,8 +205,10 @@ ConstMatrixView Network::forward(ConstMatrixView x) {
     // Softmax couples a row's columns: such a layer is cut by rows only.
     const WorkSplit split =
         split_output(batch_, w.cols, w.rows, true, g != Activation::softmax, max_tasks);
+    const OpScope op(profiler_, Op::forward, l, split.count());
     parallel_->for_each(split.count(), [&](std::size_t t) {
       const OutputBlock o = split.block(t);
+      const CallScope call(op, t, Kernel::dense_forward, o.rows, o.cols, w.rows, Trans::N, Trans::N, g);
       backend_->dense_forward(previous.block(o.row, 0, o.rows, previous.cols),
                               w.block(0, o.col, w.rows, o.cols), b.subspan(o.col, o.cols), g,
                               z.block(o.row, o.col, o.rows, o.cols),
@@ -215,12 +228,16 @@ void Network::check_targets(ConstMatrixView y) const {
 }
 
 double Network::loss(ConstMatrixView y) const {
+  const PhaseScope phase(profiler_, Phase::loss);
   check_targets(y);
   const std::size_t last = num_layers() - 1;
+  const OpScope op(profiler_, Op::loss_value);
+  const CallScope call(op, 0, Kernel::loss_value, y.rows, y.cols, 0);
   return loss_value(architecture_.loss, pre_activation(last), activation(last), y);
 }
 
 void Network::backward(ConstMatrixView y) {
+  std::optional<PhaseScope> phase(std::in_place, profiler_, Phase::loss);
   check_targets(y);
   const std::size_t n = batch_;
   const std::size_t last = num_layers() - 1;
@@ -228,14 +245,22 @@ void Network::backward(ConstMatrixView y) {
   const std::size_t max_tasks = tasks_for(parallel_->threads(), backend_->block_invariant());
   {
     MatrixView dz = dz_[last].view().top_rows(n);
-    backend_->loss_gradient(activation(last), y, scale, dz);
+    const OpScope op(profiler_, Op::output_gradient, last, 1);
+    {
+      const CallScope call(op, 0, Kernel::loss_gradient, dz.rows, dz.cols, 0);
+      backend_->loss_gradient(activation(last), y, scale, dz);
+    }
     std::span<float> db{grads_.data() + bias_offset_[last], dz.cols};
-    if (loss_fuses_output_activation(architecture_.loss))
+    const bool fused = loss_fuses_output_activation(architecture_.loss);
+    const CallScope call(op, 0, fused ? Kernel::column_sums : Kernel::dense_backward_activation,
+                         dz.rows, dz.cols, 0, Trans::N, Trans::N, architecture_.layers[last].activation);
+    if (fused)
       backend_->column_sums(dz, 1.0f, 0.0f, db);
     else  // MSE: dz holds dA; turn it into dZ in place
       backend_->dense_backward_activation(architecture_.layers[last].activation,
                                           pre_activation(last), activation(last), dz, dz, db);
   }
+  phase.emplace(profiler_, Phase::backward);
   for (std::size_t l = last + 1; l-- > 0;) {
     const ConstMatrixView dz = dz_[l].view().top_rows(n);
     const ConstMatrixView previous = l == 0 ? input_.view().top_rows(n) : activation(l - 1);
@@ -243,11 +268,15 @@ void Network::backward(ConstMatrixView y) {
     // dW = A[l-1]^T dZ: every task reduces over the whole batch for its block of dW.
     MatrixView dw{grads_.data() + weight_offset_[l], w.rows, w.cols};
     const WorkSplit dw_split = split_output(w.rows, w.cols, n, true, true, max_tasks);
-    parallel_->for_each(dw_split.count(), [&](std::size_t t) {
-      const OutputBlock o = dw_split.block(t);
-      backend_->gemm(Trans::T, Trans::N, 1.0f, previous.block(0, o.row, n, o.rows),
-                     dz.block(0, o.col, n, o.cols), 0.0f, dw.block(o.row, o.col, o.rows, o.cols));
-    });
+    {
+      const OpScope dw_op(profiler_, Op::weight_gradient, l, dw_split.count());
+      parallel_->for_each(dw_split.count(), [&](std::size_t t) {
+        const OutputBlock o = dw_split.block(t);
+        const CallScope call(dw_op, t, Kernel::gemm, o.rows, o.cols, n, Trans::T, Trans::N);
+        backend_->gemm(Trans::T, Trans::N, 1.0f, previous.block(0, o.row, n, o.rows),
+                       dz.block(0, o.col, n, o.cols), 0.0f, dw.block(o.row, o.col, o.rows, o.cols));
+      });
+    }
     if (l == 0) break;
     // dA[l-1] = dZ W^T, turned into dZ[l-1] in place, with db[l-1] reduced while it is hot. A
     // block of columns holds every row, so its bias gradient is complete; softmax couples the
@@ -259,17 +288,28 @@ void Network::backward(ConstMatrixView y) {
     const bool row_coupled = g == Activation::softmax;
     const WorkSplit da_split =
         split_output(n, w.rows, w.cols, row_coupled, !row_coupled, max_tasks);
+    const OpScope da_op(profiler_, Op::input_gradient, l - 1, da_split.count());
     parallel_->for_each(da_split.count(), [&](std::size_t t) {
       const OutputBlock o = da_split.block(t);
       const MatrixView da_block = da.block(o.row, o.col, o.rows, o.cols);
-      backend_->gemm(Trans::N, Trans::T, 1.0f, dz.block(o.row, 0, o.rows, dz.cols),
-                     w.block(o.col, 0, o.cols, w.cols), 0.0f, da_block);
-      if (!row_coupled)  // every row of these columns: their bias gradient is complete
+      {
+        const CallScope call(da_op, t, Kernel::gemm, o.rows, o.cols, w.cols, Trans::N, Trans::T);
+        backend_->gemm(Trans::N, Trans::T, 1.0f, dz.block(o.row, 0, o.rows, dz.cols),
+                       w.block(o.col, 0, o.cols, w.cols), 0.0f, da_block);
+      }
+      if (!row_coupled) {  // every row of these columns: their bias gradient is complete
+        const CallScope call(da_op, t, Kernel::dense_backward_activation, o.rows, o.cols, 0,
+                             Trans::N, Trans::N, g);
         backend_->dense_backward_activation(g, z.block(o.row, o.col, o.rows, o.cols),
                                             a.block(o.row, o.col, o.rows, o.cols), da_block, da_block,
                                             db.subspan(o.col, o.cols));
+      }
     });
-    if (row_coupled) backend_->dense_backward_activation(g, z, a, da, da, db);
+    if (row_coupled) {
+      const CallScope call(da_op, da_split.count(), Kernel::dense_backward_activation, n, da.cols, 0,
+                           Trans::N, Trans::N, g);
+      backend_->dense_backward_activation(g, z, a, da, da, db);
+    }
   }
 }
 

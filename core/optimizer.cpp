@@ -6,6 +6,7 @@
 #include <mlpk/optimizer.hpp>
 
 #include "parallel.hpp"
+#include "profile_scope.hpp"
 
 #include <cmath>
 #include <numbers>
@@ -19,6 +20,13 @@ void require(bool ok, const std::string& message) {
 }
 
 std::string number(double v) { return std::to_string(v); }
+
+// The kernel an optimizer's update runs, as the profiler names it.
+Kernel update_kernel(OptimizerKind kind, float weight_decay) {
+  if (kind == OptimizerKind::adam || kind == OptimizerKind::adamw) return Kernel::adam_update;
+  if (kind == OptimizerKind::sgd && weight_decay == 0.0f) return Kernel::axpy;
+  return Kernel::optimizer_loop;
+}
 
 }  // namespace
 
@@ -96,6 +104,7 @@ Optimizer::Optimizer(OptimizerOptions options) : options_(options) {
 }
 
 void Optimizer::step(Network& net) {
+  const PhaseScope phase(net.profiler_, Phase::update);
   const std::span<float> g = net.gradients();
   const std::span<float> w = net.parameters();
   last_norm_ = options_.clip_norm > 0.0f ? clip_by_global_norm(g, options_.clip_norm) : 0.0;
@@ -104,8 +113,12 @@ void Optimizer::step(Network& net) {
   // Element-wise, so fixed chunks on the network's threads change nothing in the result.
   constexpr std::size_t kChunk = 1 << 14;
   const float lr = current_learning_rate();
-  net.parallel_->for_each((w.size() + kChunk - 1) / kChunk, [&](std::size_t c) {
+  const std::size_t chunks = (w.size() + kChunk - 1) / kChunk;
+  const OpScope op(net.profiler_, Op::update, chunks);
+  const Kernel kernel = update_kernel(kind(), options_.weight_decay);
+  net.parallel_->for_each(chunks, [&](std::size_t c) {
     const std::size_t begin = c * kChunk, end = std::min(w.size(), begin + kChunk);
+    const CallScope call(op, c, kernel, 1, end - begin, 0);
     update(w, g, lr, state_, begin, end, net.backend());
   });
   ++steps_;

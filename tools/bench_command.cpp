@@ -3,8 +3,7 @@
 // compare backends and thread counts on their own CPU.
 #include "commands.hpp"
 
-#include "fp32_peak.hpp"
-#include "number_flags.hpp"
+#include "network_flags.hpp"
 
 #include <mlpk/mlpk.hpp>
 
@@ -19,60 +18,20 @@
 namespace mlpk::tools {
 namespace {
 
-// The most steps timed, and the most warm-up steps: a bench is a measurement of seconds, and the
-// median of 100,000 steps is as good as that of more.
-constexpr std::size_t kMaxBenchSteps = 100000;
-// The longest measurement: an hour.
-constexpr double kMaxBenchSeconds = 3600.0;
-
 struct BenchOptions {
-  std::string layers = "784-512-256-10";
-  std::string activation = "relu";
-  std::string loss = "softmax-ce";
-  std::size_t batch_size = 128;
+  NetworkFlags network;
   std::string backend;
-  std::size_t threads = 0;
-  std::size_t warmup = 5;
-  std::size_t min_steps = 30;
-  double min_seconds = 2.0;
-  std::uint64_t seed = 1;
 };
 
-// FLOPs of one step: the forward product of every layer, and in backward dW for every layer and
-// dA for every layer but the first.
-double step_flops(const Architecture& arch, std::size_t batch) {
-  double flops = 0;
-  std::size_t in = arch.inputs;
-  for (std::size_t l = 0; l < arch.layers.size(); ++l) {
-    const double product = 2.0 * static_cast<double>(batch * in * arch.layers[l].units);
-    flops += product * (l == 0 ? 2 : 3);
-    in = arch.layers[l].units;
-  }
-  return flops;
-}
-
-int run_bench(const BenchOptions& o) {
-  const std::string backend_name = o.backend.empty() ? default_backend_name() : o.backend;
-  Network net(Architecture::parse(o.layers, parse_activation(o.activation), parse_loss(o.loss)),
-              create_backend(backend_name));
+int run_bench(const BenchOptions& options) {
+  const NetworkFlags& o = options.network;
+  const std::string backend_name = options.backend.empty() ? default_backend_name() : options.backend;
+  Network net(o.architecture(), create_backend(backend_name));
   net.set_threads(o.threads);
   net.initialize(o.seed);
   const Architecture& arch = net.architecture();
-
-  // Random inputs in [0, 1) and one-hot (or random) targets, fixed by the seed.
-  Tensor x(o.batch_size, arch.inputs), y(o.batch_size, arch.outputs());
-  std::uint64_t state = o.seed * 0x9e3779b97f4a7c15ULL + 1;
-  const auto next = [&] {
-    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
-    return static_cast<float>((state >> 40) * 0x1.0p-24);
-  };
-  for (std::size_t i = 0; i < o.batch_size; ++i) {
-    for (std::size_t j = 0; j < arch.inputs; ++j) x(i, j) = next();
-    if (arch.loss == Loss::softmax_cross_entropy)
-      y(i, i % arch.outputs()) = 1.0f;
-    else
-      for (std::size_t j = 0; j < arch.outputs(); ++j) y(i, j) = next();
-  }
+  const RandomBatch batch = random_batch(arch, o.batch_size, o.seed);
+  const Tensor &x = batch.x, &y = batch.y;
 
   Sgd sgd(1e-3f);
   for (std::size_t i = 0; i < o.warmup; ++i) train_batch(net, sgd, x.view(), y.view());
@@ -90,7 +49,7 @@ int run_bench(const BenchOptions& o) {
   std::sort(seconds.begin(), seconds.end());
   const double median = seconds[seconds.size() / 2];
   const double gflops = step_flops(arch, o.batch_size) / median * 1e-9;
-  const double peak = bench::fp32_peak_gflops_per_core() * static_cast<double>(net.threads());
+  const double peak = machine_limits().fp32_gflops_per_core * static_cast<double>(net.threads());
   std::printf(
       "{\"backend\": \"%s\", \"description\": \"%s\", \"threads\": %zu, \"batch_size\": %zu, "
       "\"layers\": \"%s\", \"steps\": %zu, \"samples_per_second\": %.1f, \"step_ms\": %.4f, "
@@ -106,28 +65,8 @@ int run_bench(const BenchOptions& o) {
 std::function<int()> add_bench_command(CLI::App& app) {
   auto options = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Time the steady-state training step (one JSON line)");
-  cmd->add_option("--layers", options->layers, "Layer widths, input first")->capture_default_str();
-  cmd->add_option("--activation", options->activation, "Hidden activation")->capture_default_str();
-  cmd->add_option("--loss", options->loss, "softmax-ce | sigmoid-bce | mse")->capture_default_str();
-  cmd->add_option("--batch-size", options->batch_size, "Samples per step")
-      ->capture_default_str()
-      ->transform(whole_number(1, kMaxBatchSize));
+  add_network_flags(*cmd, options->network);
   cmd->add_option("--backend", options->backend, "Backend name (default: the fastest available)");
-  cmd->add_option("--threads", options->threads, "Threads (0: MLPK_NUM_THREADS or every core)")
-      ->capture_default_str()
-      ->transform(whole_number(0, kMaxThreads));
-  cmd->add_option("--warmup", options->warmup, "Untimed steps first")
-      ->capture_default_str()
-      ->transform(whole_number(0, kMaxBenchSteps));
-  cmd->add_option("--steps", options->min_steps, "At least this many timed steps")
-      ->capture_default_str()
-      ->transform(whole_number(1, kMaxBenchSteps));
-  cmd->add_option("--seconds", options->min_seconds, "And at least this long")
-      ->capture_default_str()
-      ->check(finite_number(0.0, kMaxBenchSeconds));
-  cmd->add_option("--seed", options->seed, "Seed of the weights and the random data")
-      ->capture_default_str()
-      ->transform(whole_number(0, UINT64_MAX));
   return [options] { return run_bench(*options); };
 }
 

@@ -15,5 +15,6 @@ std::function<int()> add_train_command(CLI::App& app);
 std::function<int()> add_eval_command(CLI::App& app);
 std::function<int()> add_predict_command(CLI::App& app);
 std::function<int()> add_bench_command(CLI::App& app);
+std::function<int()> add_profile_command(CLI::App& app);
 
 }  // namespace mlpk::tools

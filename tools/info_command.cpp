@@ -1,6 +1,8 @@
-// `mlpk info`: the registered backends, the CPU's SIMD features and the thread count.
+// `mlpk info`: the registered backends, the CPU's SIMD features, the thread count and the
+// machine's measured limits (FP32 FMA peak, memory bandwidth).
 #include "commands.hpp"
 
+#include <mlpk/machine.hpp>
 #include <mlpk/network.hpp>
 #include <mlpk/registry.hpp>
 
@@ -64,13 +66,21 @@ std::string simd_features() { return "not probed (not x86)"; }
 }  // namespace
 
 std::function<int()> add_info_command(CLI::App& app) {
-  app.add_subcommand("info", "Show the backends, the CPU's SIMD features and the thread count");
+  app.add_subcommand("info", "Show the backends, the CPU's SIMD features, the thread count and the measured limits");
   return [] {
     std::printf("cpu:      %s\n", cpu_brand().c_str());
     std::printf("simd:     %s\n", simd_features().c_str());
     std::printf("threads:  %zu (%s; %u hardware threads)\n", default_thread_count(),
                 std::getenv("MLPK_NUM_THREADS") ? "MLPK_NUM_THREADS" : "every core",
                 std::thread::hardware_concurrency());
+    const MachineLimits& limits = machine_limits();
+    std::printf("fp32:     %.1f GFLOP/s per core (%s FMA probe)\n", limits.fp32_gflops_per_core,
+                limits.fp32_isa.c_str());
+    std::printf("memory:   triad %.1f GB/s on one core, %.1f GB/s on %zu threads (%zu MiB; last-level cache %zu MiB)\n",
+                limits.dram_gbps_one_core, limits.dram_gbps_all_cores, limits.cores,
+                limits.dram_working_set_bytes >> 20, limits.last_level_cache_bytes >> 20);
+    std::printf("L2:       triad %.1f GB/s on one core (%zu KiB)\n", limits.l2_gbps_one_core,
+                limits.l2_working_set_bytes >> 10);
     std::string fallback;
     std::string default_name;
     try {

@@ -1,10 +1,12 @@
-// A one-line JSON object writer for the command line's machine-readable results.
+// A JSON object writer for the command line's machine-readable results (one line; nested
+// objects and arrays through json() and json_array()).
 #pragma once
 
 #include <cmath>
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mlpk::tools {
 
@@ -30,6 +32,8 @@ class Json {
     q += '"';
     raw(key, q);
   }
+  // A value that is JSON already: an object's str(), or an array from json_array.
+  void json(std::string_view key, const std::string& value) { raw(key, value); }
   std::string str() const { return "{" + body_ + "}"; }
 
  private:
@@ -42,5 +46,12 @@ class Json {
   }
   std::string body_;
 };
+
+// "[a, b, ...]" of values that are JSON already.
+inline std::string json_array(const std::vector<std::string>& values) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + values[i];
+  return out + "]";
+}
 
 }  // namespace mlpk::tools

@@ -1,4 +1,4 @@
-// mlpk: the command line. `mlpk info | train | eval | predict | bench`; see `mlpk <command> --help`.
+// mlpk: the command line. `mlpk info | train | eval | predict | bench | profile`; see `mlpk <command> --help`.
 //
 // Exit codes: 0 success, 2 a bad flag, path or input (one line on stderr), 1 anything else.
 #include "commands.hpp"
@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   const auto eval = mlpk::tools::add_eval_command(app);
   const auto predict = mlpk::tools::add_predict_command(app);
   const auto bench = mlpk::tools::add_bench_command(app);
+  const auto profile = mlpk::tools::add_profile_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("eval")) return eval();
     if (app.got_subcommand("predict")) return predict();
     if (app.got_subcommand("bench")) return bench();
+    if (app.got_subcommand("profile")) return profile();
   } catch (const mlpk::Error& e) {
     std::fprintf(stderr, "%smlpk: error: %s\n", clear, e.what());
     return 2;

@@ -50,11 +50,24 @@ double nice_step(double lo, double hi, int count) {
   return 10 * power;
 }
 
+// On log axes a curve is drawn in log10 of its values.
+std::vector<Curve> plotted(const Panel& p) {
+  std::vector<Curve> curves = p.curves;
+  if (p.log_axes)
+    for (auto& c : curves)
+      for (std::size_t i = 0; i < c.x.size(); ++i) {
+        c.x[i] = c.x[i] > 0 ? std::log10(c.x[i]) : std::numeric_limits<double>::quiet_NaN();
+        c.y[i] = c.y[i] > 0 ? std::log10(c.y[i]) : std::numeric_limits<double>::quiet_NaN();
+      }
+  return curves;
+}
+
 void panel(std::string& svg, const Panel& p, double x0) {
+  const std::vector<Curve> curves = plotted(p);
   double xmin = std::numeric_limits<double>::infinity(), xmax = -xmin, ymin = xmin, ymax = -xmin;
-  for (const auto& c : p.curves)
+  for (const auto& c : curves)
     for (std::size_t i = 0; i < c.x.size(); ++i) {
-      if (!std::isfinite(c.y[i])) continue;
+      if (!std::isfinite(c.y[i]) || !std::isfinite(c.x[i])) continue;
       xmin = std::min(xmin, c.x[i]);
       xmax = std::max(xmax, c.x[i]);
       ymin = std::min(ymin, c.y[i]);
@@ -63,10 +76,17 @@ void panel(std::string& svg, const Panel& p, double x0) {
   if (!std::isfinite(xmin)) xmin = 0, xmax = 1, ymin = 0, ymax = 1;
   if (xmax - xmin < 1e-12) xmin -= 0.5, xmax += 0.5;
   if (ymax - ymin < 1e-12) ymin -= 0.5, ymax += 0.5;
-  const double ystep = nice_step(ymin, ymax, 5);
+  const double ystep = p.log_axes ? 1.0 : nice_step(ymin, ymax, 5);
   ymin = std::floor(ymin / ystep) * ystep;
   ymax = std::ceil(ymax / ystep) * ystep;
+  if (p.log_axes) xmin = std::floor(xmin), xmax = std::ceil(xmax);
   const double xstep = std::max(1.0, nice_step(xmin, xmax, 8));
+  const auto label = [&](double v, double step) {
+    if (!p.log_axes) return tick_label(v, step);
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", std::pow(10.0, v));
+    return std::string(text);
+  };
   const double w = kPanelWidth - kLeft - kRight, h = kPanelHeight - kTop - kBottom;
   auto sx = [&](double x) { return x0 + kLeft + (x - xmin) / (xmax - xmin) * w; };
   auto sy = [&](double y) { return kTop + (1.0 - (y - ymin) / (ymax - ymin)) * h; };
@@ -78,13 +98,13 @@ void panel(std::string& svg, const Panel& p, double x0) {
     svg += "<line x1=\"" + num(sx(xmin)) + "\" y1=\"" + num(sy(y)) + "\" x2=\"" + num(sx(xmax)) +
            "\" y2=\"" + num(sy(y)) + "\" stroke=\"#ddd\"/>\n";
     svg += "<text x=\"" + num(sx(xmin) - 6) + "\" y=\"" + num(sy(y) + 4) +
-           "\" text-anchor=\"end\" font-size=\"11\">" + tick_label(y, ystep) + "</text>\n";
+           "\" text-anchor=\"end\" font-size=\"11\">" + label(y, ystep) + "</text>\n";
   }
   for (double x = std::ceil(xmin / xstep) * xstep; x <= xmax + 1e-9; x += xstep) {
     svg += "<line x1=\"" + num(sx(x)) + "\" y1=\"" + num(sy(ymin)) + "\" x2=\"" + num(sx(x)) +
            "\" y2=\"" + num(sy(ymin) + 5) + "\" stroke=\"#333\"/>\n";
     svg += "<text x=\"" + num(sx(x)) + "\" y=\"" + num(sy(ymin) + 18) +
-           "\" text-anchor=\"middle\" font-size=\"11\">" + tick_label(x, xstep) + "</text>\n";
+           "\" text-anchor=\"middle\" font-size=\"11\">" + label(x, xstep) + "</text>\n";
   }
   svg += "<rect x=\"" + num(sx(xmin)) + "\" y=\"" + num(kTop) + "\" width=\"" + num(w) + "\" height=\"" +
          num(h) + "\" fill=\"none\" stroke=\"#333\"/>\n";
@@ -94,17 +114,18 @@ void panel(std::string& svg, const Panel& p, double x0) {
          ") rotate(-90)\" text-anchor=\"middle\" font-size=\"12\">" + escape(p.y_label) + "</text>\n";
   // Curves, then the legend in the top-right corner.
   double legend_y = kTop + 16;
-  for (const auto& c : p.curves) {
+  for (const auto& c : curves) {
     std::string points;
     for (std::size_t i = 0; i < c.x.size(); ++i) {
-      if (!std::isfinite(c.y[i])) continue;
+      if (!std::isfinite(c.y[i]) || !std::isfinite(c.x[i])) continue;
       points += num(sx(c.x[i])) + "," + num(sy(c.y[i])) + " ";
       svg += "<circle cx=\"" + num(sx(c.x[i])) + "\" cy=\"" + num(sy(c.y[i])) + "\" r=\"2.5\" fill=\"" +
              c.color + "\"/>\n";
     }
     if (points.empty()) continue;
-    svg += "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" + c.color + "\" points=\"" + points + "\"/>\n";
-    const double lx = sx(xmax) - 130;
+    if (c.line)
+      svg += "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" + c.color + "\" points=\"" + points + "\"/>\n";
+    const double lx = sx(xmax) - 170;
     svg += "<line x1=\"" + num(lx) + "\" y1=\"" + num(legend_y - 4) + "\" x2=\"" + num(lx + 20) + "\" y2=\"" +
            num(legend_y - 4) + "\" stroke-width=\"2\" stroke=\"" + c.color + "\"/>\n";
     svg += "<text x=\"" + num(lx + 26) + "\" y=\"" + num(legend_y) + "\" font-size=\"11\">" + escape(c.label) +

@@ -1,4 +1,5 @@
-// Training curves as an SVG file: loss and accuracy per epoch, training and validation.
+// Charts as an SVG file: training curves (loss and accuracy per epoch), and the profiler's roofline
+// (log-log, kernels as points under the peak and bandwidth lines).
 #pragma once
 
 #include <filesystem>
@@ -12,11 +13,13 @@ struct Curve {
   std::string label;
   std::string color;        // an SVG color, e.g. "#1f77b4"
   std::vector<double> x, y;  // same length
+  bool line = true;          // false: markers only (a scatter)
 };
 
 struct Panel {
   std::string title, x_label, y_label;
   std::vector<Curve> curves;
+  bool log_axes = false;  // log-log, ticks at powers of ten; values <= 0 are left out
 };
 
 // The panels side by side in one SVG document.

@@ -5,6 +5,7 @@
 #include "data_flags.hpp"
 #include "json.hpp"
 #include "number_flags.hpp"
+#include "profile_report.hpp"
 #include "progress.hpp"
 #include "svg_plot.hpp"
 
@@ -52,6 +53,7 @@ struct TrainFlags {
   float clip_norm = 0.0f;
   bool standardize = true;
   std::string save, resume, metrics, plot;
+  std::string profile, trace;  // the profiler's JSON and trace of a window of the first epoch
   bool quiet = false;
 };
 
@@ -102,6 +104,8 @@ int run_train(const TrainFlags& f) {
   require_writable(f.save, "--save");
   require_writable(f.metrics, "--metrics");
   require_writable(f.plot, "--plot");
+  require_writable(f.profile, "--profile");
+  require_writable(f.trace, "--trace");
 
   const std::string backend_name = f.backend.empty() ? default_backend_name() : f.backend;
   std::shared_ptr<Backend> backend = create_backend(backend_name);
@@ -195,7 +199,23 @@ int run_train(const TrainFlags& f) {
   std::vector<EpochReport> reports;
   std::vector<float> rates;
   float epoch_rate = optimizer->current_learning_rate();
-  if (!f.quiet) trainer.on_batch = [&](const BatchProgress& p) { progress.batch(p); };
+  // --profile: steps [start, start + count) of the first epoch this run trains, after a few
+  // steps of warm-up. The profiler only observes: the training is the same bits without it.
+  std::unique_ptr<Profiler> profiler;
+  const std::uint64_t profile_epoch = trainer.state().epoch + 1;
+  const std::uint64_t profile_start = std::min<std::uint64_t>(5, batches / 4);
+  const std::uint64_t profile_end = profile_start + std::min<std::uint64_t>(20, batches - profile_start);
+  if (!f.profile.empty() || !f.trace.empty()) {
+    profiler = profiler_for(net, profile_end - profile_start);
+    if (profile_start == 0) net.set_profiler(profiler.get());
+  }
+  trainer.on_batch = [&](const BatchProgress& p) {
+    if (profiler && p.epoch == profile_epoch) {
+      if (p.batch == profile_start) net.set_profiler(profiler.get());
+      if (p.batch == profile_end) net.set_profiler(nullptr);
+    }
+    if (!f.quiet) progress.batch(p);
+  };
   trainer.on_epoch = [&](const EpochReport& r) {
     reports.push_back(r);
     rates.push_back(epoch_rate);
@@ -207,6 +227,24 @@ int run_train(const TrainFlags& f) {
     if (!f.plot.empty()) write_plot(f.plot, reports);
   };
   trainer.fit(train, validation.size() > 0 ? &validation : nullptr);
+  net.set_profiler(nullptr);
+  if (profiler && profiler->steps().empty())
+    throw Error(std::string(f.profile.empty() ? "--trace" : "--profile") +
+                ": no step was trained to profile (the resumed run had finished)");
+  if (profiler) {
+    ProfileRun run;
+    run.layers = architecture.to_string();
+    run.batch_size = f.batch_size;
+    run.threads = net.threads();
+    run.limits = machine_limits();
+    BackendProfile b;
+    b.backend = backend->name();
+    b.description = backend->description();
+    b.summary = summarize(*profiler, run.limits);
+    b.profiler = std::move(profiler);
+    run.backends.push_back(std::move(b));
+    write_profile_files(run, f.profile, "--profile", f.trace, "");
+  }
   if (!f.save.empty() && reports.empty())  // resumed a finished run: still write the model
     save_model(f.save, net, standardizer ? &*standardizer : nullptr, optimizer.get(), &trainer.state());
 
@@ -297,6 +335,9 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("--resume", f.resume, "Continue training from a checkpoint written by --save");
   cmd->add_option("--metrics", f.metrics, "Write per-epoch loss and accuracy to this CSV file");
   cmd->add_option("--plot", f.plot, "Draw training and validation curves into this SVG file");
+  cmd->add_option("--profile", f.profile,
+                  "Profile up to 20 steady-state steps of the first epoch; write the profile as JSON");
+  cmd->add_option("--trace", f.trace, "With the profile, write a Chrome trace-event file");
   cmd->add_flag("--quiet", f.quiet, "No progress output");
   return [flags] { return run_train(*flags); };
 }

@@ -6,10 +6,12 @@
 #include <mlpk/backend.hpp>
 #include <mlpk/data.hpp>
 #include <mlpk/error.hpp>
+#include <mlpk/machine.hpp>
 #include <mlpk/metrics.hpp>
 #include <mlpk/model_file.hpp>
 #include <mlpk/network.hpp>
 #include <mlpk/optimizer.hpp>
+#include <mlpk/profiler.hpp>
 #include <mlpk/registry.hpp>
 #include <mlpk/tensor.hpp>
 #include <mlpk/trainer.hpp>

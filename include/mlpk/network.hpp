@@ -67,6 +67,7 @@ enum class Init { automatic, xavier_uniform, xavier_normal, he_uniform, he_norma
 
 class Optimizer;
 class Parallel;
+class Profiler;
 
 // The most threads a Network runs on: 4096, more cores than any machine mlpk runs on has; a
 // larger count is a mistake (a wrapped -1), and each thread costs a stack.
@@ -91,6 +92,12 @@ class Network {
   // output element of a product is computed whole, over the entire reduction, by one task.
   void set_threads(std::size_t threads);
   std::size_t threads() const;
+
+  // Attaches a profiler that records every kernel call of forward, loss, backward and the
+  // optimizer's update (see profiler.hpp); nullptr detaches. The Network does not own it: it must
+  // outlive the attachment. Reserves the profiler's storage for threads() threads.
+  void set_profiler(Profiler* profiler);
+  Profiler* profiler() const { return profiler_; }
 
   const Architecture& architecture() const { return architecture_; }
   Backend& backend() const { return *backend_; }
@@ -143,6 +150,7 @@ class Network {
   Tensor input_;                                          // X of the last forward, copied
   std::vector<Tensor> z_, a_, dz_;                        // per layer, capacity_ x units
   std::unique_ptr<Parallel> parallel_;
+  Profiler* profiler_ = nullptr;  // observes, when attached
 };
 
 }  // namespace mlpk

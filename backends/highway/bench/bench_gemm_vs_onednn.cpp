@@ -9,7 +9,7 @@
 //   BM_FmaPeak                                     counter GFLOPS of an FMA-throughput loop
 //
 // Every library runs on one thread: oneDNN (OpenMP) is pinned with omp_set_num_threads(1).
-#include "fp32_peak.hpp"
+#include <mlpk/machine.hpp>
 
 #include <mlpk/registry.hpp>
 
@@ -150,13 +150,13 @@ void dense_forward(benchmark::State& state, const std::string& spec, Activation 
   set_flops(state, {n, out, in, Trans::N, Trans::N});
 }
 
-// --- the machine's FP32 peak (mlpk's shared probe, bench/fp32_peak.hpp) -------------------------
+// --- the machine's FP32 peak (mlpk's shared probe, mlpk/machine.hpp) -------------------------
 
 void fma_peak(benchmark::State& state) {
   double gflops = 0;
-  for (auto _ : state) benchmark::DoNotOptimize(gflops = mlpk::bench::fp32_peak_gflops_per_core());
+  for (auto _ : state) benchmark::DoNotOptimize(gflops = mlpk::machine_limits().fp32_gflops_per_core);
   state.counters["GFLOPS"] = gflops;
-  state.SetLabel(mlpk::bench::fp32_peak_isa());
+  state.SetLabel(mlpk::machine_limits().fp32_isa);
 }
 
 void register_all() {

@@ -1,0 +1,336 @@
+// The profiler is right: its records account for the step, its cost model matches hand counts,
+// a backend whose kernels spin for known durations is attributed kernel by kernel and thread by
+// thread, and training gives the same bits with and without it.
+#include <mlpk/mlpk.hpp>
+
+#include <gtest/gtest.h>
+
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <time.h>
+#include <vector>
+
+namespace mlpk::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string first_backend() { return default_backend_name(); }
+
+struct Batch {
+  Tensor x, y;
+};
+
+Batch main_batch(std::size_t n) {
+  Batch b{Tensor(n, 784), Tensor(n, 10)};
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < 784; ++j) b.x(i, j) = static_cast<float>((i * 31 + j * 7) % 17) / 17.0f;
+    b.y(i, i % 10) = 1.0f;
+  }
+  return b;
+}
+
+Network main_network(std::shared_ptr<Backend> backend, std::size_t threads) {
+  Network net(Architecture::parse("784-512-256-10", Activation::relu, Loss::softmax_cross_entropy),
+              std::move(backend));
+  net.set_threads(threads);
+  return net;
+}
+
+const KernelSummary& row(const ProfileSummary& s, Op op, std::int32_t layer, Kernel kernel) {
+  for (const auto& r : s.kernels)
+    if (r.op == op && r.layer == layer && r.kernel == kernel) return r;
+  throw std::runtime_error("no row for op " + std::string(to_string(op)) + ", layer " +
+                           std::to_string(layer) + ", kernel " + std::string(to_string(kernel)));
+}
+
+TEST(Profiler, RecordsAccountForTheMeasuredStep) {
+  Network net = main_network(create_backend(first_backend()), 2);
+  const Batch b = main_batch(128);
+  Sgd sgd(1e-3f);
+  for (int i = 0; i < 3; ++i) train_batch(net, sgd, b.x.view(), b.y.view());
+  Profiler profiler;
+  net.set_profiler(&profiler);
+  double measured = 0.0;
+  for (int i = 0; i < 20; ++i) {
+    const auto start = Clock::now();
+    train_batch(net, sgd, b.x.view(), b.y.view());
+    measured += std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  const ProfileSummary s = summarize(profiler, MachineLimits{});
+  ASSERT_EQ(s.steps, 20u);
+  EXPECT_EQ(s.dropped, 0u);
+  const double accounted = s.kernel_seconds + s.driver_seconds;
+  EXPECT_NEAR(accounted, measured, 0.05 * measured) << "kernels " << s.kernel_seconds << " s, driver "
+                                                     << s.driver_seconds << " s";
+  EXPECT_NEAR(s.total_seconds, accounted, 1e-9 * 20);  // the steps are their records, end to end
+  EXPECT_GT(s.kernel_seconds, s.driver_seconds);
+  double shares = 0.0;
+  for (const auto& r : s.kernels) shares += r.share;
+  EXPECT_NEAR(shares, 1.0, 1e-9);
+  // Records of one step on the calling thread do not overlap and leave no gap.
+  std::int64_t end = -1;
+  for (const OpRecord& op : profiler.ops()) {
+    if (op.step != 3) continue;
+    if (end >= 0) {
+      EXPECT_EQ(op.start_ns, end) << to_string(op.op);
+    }
+    end = op.start_ns + op.duration_ns;
+  }
+}
+
+TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
+  // One thread: every product still gets up to four tasks (WorkSplit), whose shapes are stated.
+  Network net = main_network(create_backend(first_backend()), 1);
+  const Batch b = main_batch(128);
+  Sgd sgd(1e-3f);
+  Profiler profiler;
+  net.set_profiler(&profiler);
+  train_batch(net, sgd, b.x.view(), b.y.view());
+  const ProfileSummary s = summarize(profiler, MachineLimits{});
+  // FLOPs: 2 a multiply-add; bias, activation and its derivative 1 an element each.
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).flops, 2.0 * 128 * 784 * 512 + 2.0 * 128 * 512);
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).flops, 102891520.0);
+  EXPECT_EQ(row(s, Op::forward, 1, Kernel::dense_forward).flops, 33619968.0);
+  EXPECT_EQ(row(s, Op::forward, 2, Kernel::dense_forward).flops, 657920.0);
+  EXPECT_EQ(row(s, Op::weight_gradient, 0, Kernel::gemm).flops, 102760448.0);
+  EXPECT_EQ(row(s, Op::weight_gradient, 1, Kernel::gemm).flops, 33554432.0);
+  EXPECT_EQ(row(s, Op::weight_gradient, 2, Kernel::gemm).flops, 655360.0);
+  EXPECT_EQ(row(s, Op::input_gradient, 0, Kernel::gemm).flops, 33554432.0);
+  EXPECT_EQ(row(s, Op::input_gradient, 0, Kernel::dense_backward_activation).flops, 131072.0);
+  EXPECT_EQ(row(s, Op::input_gradient, 1, Kernel::gemm).flops, 655360.0);
+  EXPECT_EQ(row(s, Op::output_gradient, 2, Kernel::loss_gradient).flops, 2560.0);
+  EXPECT_EQ(row(s, Op::output_gradient, 2, Kernel::column_sums).flops, 1280.0);
+  // SGD is axpy over the flat parameter array: 535,818 parameters padded to 535,824.
+  EXPECT_EQ(row(s, Op::update, -1, Kernel::axpy).flops, 2.0 * 535824);
+  EXPECT_EQ(s.flops_per_step, 309625376.0);
+  // Bytes: layer 1 forward is cut into 4 column blocks of 128; each task reads all of X
+  // (128 x 784) and its W block (784 x 128) and bias (128), and writes Z and A (128 x 128 each).
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).bytes,
+            4.0 * 4 * (128 * 784 + 784 * 128 + 128 + 2 * 128 * 128));
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).bytes, 3737600.0);
+  // Whole-kernel calls, counted by hand.
+  KernelCall dw;
+  dw.kernel = Kernel::gemm;
+  dw.m = 784, dw.n = 512, dw.k = 128;
+  EXPECT_EQ(kernel_cost(dw).flops, 102760448.0);
+  EXPECT_EQ(kernel_cost(dw).bytes, 4.0 * (784 * 128 + 128 * 512 + 784 * 512));
+  EXPECT_EQ(kernel_cost(dw).bytes, 2269184.0);
+  KernelCall adam;
+  adam.kernel = Kernel::adam_update;
+  adam.m = 1, adam.n = 1000;
+  EXPECT_EQ(kernel_cost(adam).bytes, 28000.0);  // reads g, w, m, s; writes w, m, s
+  KernelCall identity = dw;
+  identity.kernel = Kernel::dense_forward;
+  identity.m = 128, identity.n = 10, identity.k = 256;  // Z is A: written once
+  EXPECT_EQ(kernel_cost(identity).bytes, 4.0 * (128 * 256 + 256 * 10 + 10 + 128 * 10));
+}
+
+// Every kernel busy-waits a fixed time of its thread's CPU (so that on a loaded machine a call
+// still takes at least that long) and computes nothing; it logs where it ran and how long.
+class SpinningBackend : public Backend {
+ public:
+  static constexpr std::int64_t kGemm = 400'000;  // ns
+  static constexpr std::int64_t kDenseForward = 600'000;
+  static constexpr std::int64_t kBackwardActivation = 150'000;
+  static constexpr std::int64_t kSmall = 60'000;
+
+  struct Call {
+    Kernel kernel;
+    std::size_t thread;
+    std::int64_t duration_ns;  // wall time, measured inside the kernel
+  };
+  SpinningBackend() { log.reserve(1 << 12); }
+  std::string name() const override { return "spinning"; }
+  bool supports(Activation) const override { return true; }
+  bool block_invariant() const override { return true; }  // cut by the thread count
+  std::vector<Call> log;
+
+ protected:
+  void do_gemm(Trans, Trans, float, ConstMatrixView, ConstMatrixView, float, MatrixView) override {
+    spin(Kernel::gemm, kGemm);
+  }
+  void do_add_bias(std::span<const float>, MatrixView) override { spin(Kernel::none, kSmall); }
+  void do_activation_forward(Activation, ConstMatrixView, MatrixView) override { spin(Kernel::none, kSmall); }
+  void do_activation_backward(Activation, ConstMatrixView, ConstMatrixView, ConstMatrixView,
+                              MatrixView) override {
+    spin(Kernel::none, kSmall);
+  }
+  void do_column_sums(ConstMatrixView, float, float, std::span<float>) override {
+    spin(Kernel::column_sums, kSmall);
+  }
+  void do_loss_gradient(ConstMatrixView, ConstMatrixView, float, MatrixView) override {
+    spin(Kernel::loss_gradient, kSmall);
+  }
+  void do_axpy(float, std::span<const float>, std::span<float>) override { spin(Kernel::axpy, kSmall); }
+  void do_dense_forward(ConstMatrixView, ConstMatrixView, std::span<const float>, Activation,
+                        MatrixView, MatrixView) override {
+    spin(Kernel::dense_forward, kDenseForward);
+  }
+  void do_dense_backward_activation(Activation, ConstMatrixView, ConstMatrixView, ConstMatrixView,
+                                    MatrixView, std::span<float>) override {
+    spin(Kernel::dense_backward_activation, kBackwardActivation);
+  }
+
+ private:
+  static std::int64_t thread_cpu_ns() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+  }
+  void spin(Kernel kernel, std::int64_t cpu_ns) {
+    const auto start = Clock::now();
+    const std::int64_t until = thread_cpu_ns() + cpu_ns;
+    while (thread_cpu_ns() < until) {
+    }
+    const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+    const int index = tbb::this_task_arena::current_thread_index();
+    std::lock_guard lock(mutex_);
+    log.push_back({kernel, static_cast<std::size_t>(std::max(index, 0)), wall});
+  }
+  std::mutex mutex_;
+};
+
+TEST(Profiler, SpinningKernelsAreAttributedKernelByKernelAndThreadByThread) {
+  auto backend = std::make_shared<SpinningBackend>();
+  Network net = main_network(backend, 2);
+  const Batch b = main_batch(128);
+  Sgd sgd(1e-3f);
+  Profiler profiler;
+  net.set_profiler(&profiler);
+  for (int i = 0; i < 3; ++i) train_batch(net, sgd, b.x.view(), b.y.view());
+  ASSERT_EQ(profiler.steps().size(), 3u);
+  ASSERT_EQ(profiler.threads(), 2u);
+
+  const std::map<Kernel, std::int64_t> spins = {
+      {Kernel::gemm, SpinningBackend::kGemm},
+      {Kernel::dense_forward, SpinningBackend::kDenseForward},
+      {Kernel::dense_backward_activation, SpinningBackend::kBackwardActivation},
+      {Kernel::column_sums, SpinningBackend::kSmall},
+      {Kernel::loss_gradient, SpinningBackend::kSmall},
+      {Kernel::axpy, SpinningBackend::kSmall}};
+  // Thread by thread, the profiler's calls are the backend's own log, in order: the same kernels,
+  // each lasting at least its spin and at least what the kernel measured inside, and (the median
+  // of them) little more.
+  std::size_t backend_calls = 0;
+  for (std::size_t t = 0; t < profiler.threads(); ++t) {
+    SCOPED_TRACE("thread " + std::to_string(t));
+    std::vector<SpinningBackend::Call> logged;
+    for (const auto& c : backend->log)
+      if (c.thread == t) logged.push_back(c);
+    std::vector<KernelCall> recorded;
+    for (const KernelCall& c : profiler.calls(t)) {
+      EXPECT_EQ(c.thread, t);
+      if (c.kernel != Kernel::loss_value) recorded.push_back(c);  // the core's loop: no backend call
+    }
+    ASSERT_EQ(recorded.size(), logged.size());
+    backend_calls += logged.size();
+    std::vector<std::int64_t> overhead;
+    for (std::size_t i = 0; i < logged.size(); ++i) {
+      ASSERT_EQ(recorded[i].kernel, logged[i].kernel) << "call " << i;
+      EXPECT_GE(recorded[i].duration_ns, spins.at(recorded[i].kernel));
+      EXPECT_GE(recorded[i].duration_ns, logged[i].duration_ns);
+      overhead.push_back(recorded[i].duration_ns - logged[i].duration_ns);
+    }
+    if (!overhead.empty()) {
+      std::sort(overhead.begin(), overhead.end());
+      EXPECT_LT(overhead[overhead.size() / 2], 20'000) << "ns around a call that the kernel did not spend";
+    }
+  }
+  EXPECT_EQ(backend_calls, backend->log.size());
+  // The summary: layer 1's forward ran 4 tasks of 600 us a step on 2 threads: its wall time is at
+  // least the busier thread's spins.
+  const ProfileSummary s = summarize(profiler, MachineLimits{});
+  const KernelSummary& forward1 = row(s, Op::forward, 0, Kernel::dense_forward);
+  EXPECT_EQ(forward1.calls, 3u * 4u);  // 784-512 at batch 128 is cut into 4 tasks
+  EXPECT_EQ(forward1.cores, 2u);
+  EXPECT_GE(forward1.seconds, 3 * 2 * 600e-6);
+  EXPECT_GE(forward1.mean_call_seconds, 600e-6);
+  // The input gradient runs gemm then dense_backward_activation in each task: each operation's
+  // wall time is split between them in proportion to their calls' durations.
+  double gemm_share = 0.0, act_share = 0.0;
+  for (std::size_t i = 0; i < profiler.ops().size(); ++i) {
+    const OpRecord& op = profiler.ops()[i];
+    if (op.op != Op::input_gradient || op.layer != 0) continue;
+    double gemm = 0.0, act = 0.0;
+    for (std::size_t t = 0; t < profiler.threads(); ++t)
+      for (const KernelCall& c : profiler.calls(t))
+        if (c.op == i) (c.kernel == Kernel::gemm ? gemm : act) += static_cast<double>(c.duration_ns);
+    const double wall = static_cast<double>(op.duration_ns) * 1e-9;
+    gemm_share += wall * gemm / (gemm + act);
+    act_share += wall * act / (gemm + act);
+  }
+  EXPECT_NEAR(row(s, Op::input_gradient, 0, Kernel::gemm).seconds, gemm_share, 1e-9);
+  EXPECT_NEAR(row(s, Op::input_gradient, 0, Kernel::dense_backward_activation).seconds, act_share, 1e-9);
+  EXPECT_EQ(row(s, Op::input_gradient, 0, Kernel::gemm).calls, 3u * 4u);
+}
+
+TEST(Profiler, TrainingGivesTheSameBitsWithAndWithout) {
+  const Batch b = main_batch(64);
+  std::vector<std::vector<float>> results;
+  for (const bool profiled : {false, true}) {
+    Network net = main_network(create_backend(first_backend()), 2);
+    Profiler profiler;
+    if (profiled) net.set_profiler(&profiler);
+    const auto adam = make_optimizer(OptimizerKind::adam, OptimizerOptions{});
+    for (int i = 0; i < 4; ++i) train_batch(net, *adam, b.x.view(), b.y.view());
+    results.emplace_back(net.parameters().begin(), net.parameters().end());
+    if (profiled) {
+      EXPECT_EQ(profiler.steps().size(), 4u);
+    }
+  }
+  ASSERT_EQ(results[0].size(), results[1].size());
+  EXPECT_EQ(std::memcmp(results[0].data(), results[1].data(), results[0].size() * sizeof(float)), 0);
+}
+
+TEST(Profiler, FullStorageDropsAndCountsNeverGrows) {
+  Network net = main_network(create_backend(first_backend()), 1);
+  const Batch b = main_batch(32);
+  Sgd sgd(1e-3f);
+  Profiler profiler(8, 8, 2);
+  net.set_profiler(&profiler);
+  for (int i = 0; i < 3; ++i) train_batch(net, sgd, b.x.view(), b.y.view());
+  EXPECT_EQ(profiler.ops().size(), 8u);
+  EXPECT_EQ(profiler.calls(0).size(), 8u);
+  EXPECT_EQ(profiler.steps().size(), 2u);
+  EXPECT_GT(profiler.dropped(), 0u);
+  EXPECT_THROW(profiler.calls(1), Error);
+  profiler.clear();
+  EXPECT_EQ(profiler.dropped(), 0u);
+  EXPECT_THROW(summarize(profiler, MachineLimits{}), Error);  // no step completed
+}
+
+TEST(Profiler, DetachedRecordsNothing) {
+  Network net = main_network(create_backend(first_backend()), 1);
+  const Batch b = main_batch(16);
+  Sgd sgd(1e-3f);
+  Profiler profiler;
+  net.set_profiler(&profiler);
+  train_batch(net, sgd, b.x.view(), b.y.view());
+  net.set_profiler(nullptr);
+  EXPECT_EQ(net.profiler(), nullptr);
+  train_batch(net, sgd, b.x.view(), b.y.view());
+  EXPECT_EQ(profiler.steps().size(), 1u);
+}
+
+TEST(Profiler, InferenceStepsEndAtEndStep) {
+  Network net = main_network(create_backend(first_backend()), 1);
+  const Batch b = main_batch(16);
+  Profiler profiler;
+  net.set_profiler(&profiler);
+  net.forward(b.x.view());
+  EXPECT_EQ(profiler.steps().size(), 0u);
+  profiler.end_step();
+  ASSERT_EQ(profiler.steps().size(), 1u);
+  const ProfileSummary s = summarize(profiler, MachineLimits{});
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).calls, 4u);  // 16 x 512: 4 column blocks
+}
+
+}  // namespace
+}  // namespace mlpk::test
