@@ -8,6 +8,7 @@
 #include "random.hpp"
 #include "work_split.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -148,6 +149,42 @@ std::span<const float> Network::bias_gradient(std::size_t l) const {
   return {grads_.data() + bias_offset_[l], weights(l).cols};
 }
 
+std::size_t Network::parameter_count() const {
+  return static_cast<std::size_t>(architecture_.parameter_count());
+}
+
+void Network::copy_parameters_to(std::span<float> out) const {
+  if (out.size() != parameter_count())
+    throw Error("Network::copy_parameters_to: the destination holds " + std::to_string(out.size()) +
+                " floats but the network has " + std::to_string(parameter_count()) + " parameters");
+  float* to = out.data();
+  for (std::size_t l = 0; l < num_layers(); ++l) {
+    const ConstMatrixView w = weights(l);
+    const std::span<const float> b = bias(l);
+    to = std::copy_n(params_.data() + weight_offset_[l], w.rows * w.cols, to);
+    to = std::copy(b.begin(), b.end(), to);
+  }
+}
+
+void Network::set_parameters(std::span<const float> values) {
+  if (values.size() != parameter_count())
+    throw Error("Network::set_parameters: got " + std::to_string(values.size()) +
+                " values but the network has " + std::to_string(parameter_count()) + " parameters");
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i]))
+      throw Error("Network::set_parameters: value " + std::to_string(i) + " is " +
+                  std::to_string(values[i]));
+  const float* from = values.data();
+  for (std::size_t l = 0; l < num_layers(); ++l) {
+    const ConstMatrixView w = std::as_const(*this).weights(l);
+    std::copy_n(from, w.rows * w.cols, params_.data() + weight_offset_[l]);
+    from += w.rows * w.cols;
+    const std::span<float> b = bias(l);
+    std::copy_n(from, b.size(), b.begin());
+    from += b.size();
+  }
+}
+
 void Network::reserve_batch(std::size_t n) {
   if (n <= capacity_) return;
   input_ = Tensor(n, architecture_.inputs);
@@ -212,6 +249,30 @@ void Network::check_targets(ConstMatrixView y) const {
     throw Error("Network: targets Y are " + shape_string(y) + " but the output is " +
                 std::to_string(batch_) + "x" + std::to_string(architecture_.outputs()));
   require_finite(y, "Network: targets Y");
+  // Outside these ranges each loss is unbounded below: training would only chase -infinity.
+  const Loss loss = architecture_.loss;
+  if (loss == Loss::mean_squared_error) return;
+  const bool probability = loss == Loss::sigmoid_binary_cross_entropy;
+  for (std::size_t i = 0; i < y.rows; ++i)
+    for (std::size_t j = 0; j < y.cols; ++j)
+      if (y(i, j) < 0.0f || (probability && y(i, j) > 1.0f))
+        throw Error("Network: target Y(" + std::to_string(i) + ", " + std::to_string(j) + ") is " +
+                    std::to_string(y(i, j)) + ", but " + std::string(to_string(loss)) +
+                    (probability ? " takes targets in [0, 1]" : " takes targets >= 0"));
+}
+
+void Network::correct_softmax_rows(ConstMatrixView y, MatrixView dz, float scale) const {
+  // dL/dz_ij = scale (a_ij s_i - y_ij) with s_i = sum_j y_ij. The backend computed
+  // scale (a_ij - y_ij), right when s_i = 1 (one-hot rows sum to exactly 1 in any order); the
+  // other rows (multi-hot, all zero, unnormalized) are recomputed, so an all-zero row gives 0.
+  const ConstMatrixView a = activation(num_layers() - 1);
+  for (std::size_t i = 0; i < y.rows; ++i) {
+    double sum = 0.0;
+    for (std::size_t j = 0; j < y.cols; ++j) sum += y(i, j);
+    if (sum == 1.0) continue;
+    for (std::size_t j = 0; j < y.cols; ++j)
+      dz(i, j) = static_cast<float>(static_cast<double>(scale) * (a(i, j) * sum - y(i, j)));
+  }
 }
 
 double Network::loss(ConstMatrixView y) const {
@@ -229,6 +290,7 @@ void Network::backward(ConstMatrixView y) {
   {
     MatrixView dz = dz_[last].view().top_rows(n);
     backend_->loss_gradient(activation(last), y, scale, dz);
+    if (architecture_.loss == Loss::softmax_cross_entropy) correct_softmax_rows(y, dz, scale);
     std::span<float> db{grads_.data() + bias_offset_[last], dz.cols};
     if (loss_fuses_output_activation(architecture_.loss))
       backend_->column_sums(dz, 1.0f, 0.0f, db);

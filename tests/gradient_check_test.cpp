@@ -46,6 +46,41 @@ GuardedMatrix targets_for(Loss loss, std::size_t n, std::size_t k) {
   return y;
 }
 
+// After net.forward(x) and net.backward(y): every dW and db against central finite differences
+// of the double-precision network, and the loss against its loss.
+void expect_gradients_match(const Network& net, ConstMatrixView x, ConstMatrixView y) {
+  DoubleMlp mlp(net);
+  const DMatrix dx = to_double(x), dy = to_double(y);
+  EXPECT_NEAR(net.loss(y), mlp.loss(dx, dy), 1e-5 * std::max(1.0, std::abs(mlp.loss(dx, dy))));
+  constexpr double h = 1e-5;
+  std::size_t failures = 0;
+  const auto numeric = [&](double& parameter) {
+    const double saved = parameter;
+    parameter = saved + h;
+    const double up = mlp.loss(dx, dy);
+    parameter = saved - h;
+    const double down = mlp.loss(dx, dy);
+    parameter = saved;
+    return (up - down) / (2 * h);
+  };
+  const auto check = [&](double analytic, double expected, const std::string& where) {
+    // float32 forward/backward against a double derivative: 1e-4 absolute + 1e-3 relative.
+    if (!(std::abs(analytic - expected) <= 1e-4 + 1e-3 * std::abs(expected)) && ++failures <= 5)
+      ADD_FAILURE() << where << ": backprop " << analytic << ", finite difference " << expected;
+  };
+  for (std::size_t l = 0; l < net.num_layers(); ++l) {
+    const ConstMatrixView dw = net.weight_gradient(l);
+    for (std::size_t i = 0; i < dw.rows; ++i)
+      for (std::size_t j = 0; j < dw.cols; ++j)
+        check(dw(i, j), numeric(mlp.w[l][i][j]),
+              "dW[" + std::to_string(l) + "](" + std::to_string(i) + "," + std::to_string(j) + ")");
+    const auto db = net.bias_gradient(l);
+    for (std::size_t j = 0; j < db.size(); ++j)
+      check(db[j], numeric(mlp.b[l][j]), "db[" + std::to_string(l) + "][" + std::to_string(j) + "]");
+  }
+  EXPECT_EQ(failures, 0u);
+}
+
 class GradientCheck : public testing::TestWithParam<std::string> {};
 
 TEST_P(GradientCheck, MatchesCentralFiniteDifferences) {
@@ -70,38 +105,41 @@ TEST_P(GradientCheck, MatchesCentralFiniteDifferences) {
     const GuardedMatrix y = targets_for(c.loss, n, 3);
     net.forward(x.view());
     net.backward(y.view());
-
-    DoubleMlp mlp(net);
-    const DMatrix dx = to_double(x.view()), dy = to_double(y.view());
-    EXPECT_NEAR(net.loss(y.view()), mlp.loss(dx, dy), 1e-5 * std::max(1.0, mlp.loss(dx, dy)));
-    constexpr double h = 1e-5;
-    std::size_t failures = 0;
-    for (std::size_t l = 0; l < net.num_layers(); ++l) {
-      const auto numeric = [&](double& parameter) {
-        const double saved = parameter;
-        parameter = saved + h;
-        const double up = mlp.loss(dx, dy);
-        parameter = saved - h;
-        const double down = mlp.loss(dx, dy);
-        parameter = saved;
-        return (up - down) / (2 * h);
-      };
-      const auto check = [&](double analytic, double expected, const std::string& where) {
-        // float32 forward/backward against a double derivative: 1e-4 absolute + 1e-3 relative.
-        if (!(std::abs(analytic - expected) <= 1e-4 + 1e-3 * std::abs(expected)) && ++failures <= 5)
-          ADD_FAILURE() << where << ": backprop " << analytic << ", finite difference " << expected;
-      };
-      const ConstMatrixView dw = net.weight_gradient(l);
-      for (std::size_t i = 0; i < dw.rows; ++i)
-        for (std::size_t j = 0; j < dw.cols; ++j)
-          check(dw(i, j), numeric(mlp.w[l][i][j]),
-                "dW[" + std::to_string(l) + "](" + std::to_string(i) + "," + std::to_string(j) + ")");
-      const auto db = net.bias_gradient(l);
-      for (std::size_t j = 0; j < db.size(); ++j)
-        check(db[j], numeric(mlp.b[l][j]), "db[" + std::to_string(l) + "][" + std::to_string(j) + "]");
-    }
-    EXPECT_EQ(failures, 0u);
+    expect_gradients_match(net, x.view(), y.view());
   }
+}
+
+// Softmax-CE's fused (A - Y)/n is its gradient only for rows summing to 1: rows that do not
+// (multi-hot, all zero, soft and unnormalized) get (A sum(Y) - Y)/n.
+TEST_P(GradientCheck, SoftmaxCrossEntropyOnTargetRowsThatDoNotSumToOne) {
+  std::shared_ptr<Backend> backend = create_backend(GetParam());
+  for (std::size_t depth : {1u, 3u}) {
+    SCOPED_TRACE("depth " + std::to_string(depth));
+    Network net(architecture_for({depth, Activation::tanh, Loss::softmax_cross_entropy, Activation::identity}),
+                backend);
+    net.initialize(depth + 7, Init::xavier_normal);
+    const float rows[][3] = {{1, 1, 0}, {0, 0, 0}, {0.2f, 0.3f, 0.1f}, {2, 0, 1}, {0, 1, 0}, {0.5f, 0.25f, 0.25f}};
+    GuardedMatrix x(6, 4), y(6, 3);
+    x.fill(5, -2.0f, 2.0f);
+    for (std::size_t i = 0; i < 6; ++i)
+      for (std::size_t j = 0; j < 3; ++j) y.at(i, j) = rows[i][j];
+    net.forward(x.view());
+    net.backward(y.view());
+    expect_gradients_match(net, x.view(), y.view());
+  }
+}
+
+// An all-zero target row has zero loss and must contribute exactly nothing to the gradient.
+TEST_P(GradientCheck, AnAllZeroSoftmaxTargetRowContributesNothing) {
+  std::shared_ptr<Backend> backend = create_backend(GetParam());
+  Network net(architecture_for({2, Activation::relu, Loss::softmax_cross_entropy, Activation::identity}),
+              backend);
+  GuardedMatrix x(2, 4), y(2, 3);
+  x.fill(9, -2.0f, 2.0f);
+  net.forward(x.view());
+  net.backward(y.view());
+  EXPECT_EQ(net.loss(y.view()), 0.0);
+  for (const float g : net.gradients()) EXPECT_EQ(g, 0.0f);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, GradientCheck, testing::ValuesIn(backend_specs()), spec_test_name);

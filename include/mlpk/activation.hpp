@@ -27,8 +27,11 @@ inline constexpr Activation kAllActivations[] = {
 //   sigmoid_binary_cross_entropy
 //                           L = -(1/n) sum_i sum_j [y log a + (1-y) log(1-a)]   (output: sigmoid)
 //   mean_squared_error      L = (1/2n) sum_i sum_j (a_ij - y_ij)^2   (any output activation)
-// For the first two the output gradient is fused: dZ = (A - Y)/n. The 1/2 of the squared error
-// makes its gradient dA = (A - Y)/n, the convention of the textbook worked examples.
+// For the first two the output gradient is fused: dZ = (A - Y)/n, for softmax-CE
+// dZ = (A sum_j y_ij - Y)/n, which is (A - Y)/n when a target row sums to 1. The 1/2 of the
+// squared error makes its gradient dA = (A - Y)/n, the convention of the textbook worked examples.
+// Targets: softmax-CE takes any y >= 0 (one-hot, multi-hot, soft or all-zero rows), sigmoid-BCE
+// y in [0, 1]; outside those the loss has no minimum, and the Network rejects such targets.
 enum class Loss { softmax_cross_entropy, sigmoid_binary_cross_entropy, mean_squared_error };
 
 inline constexpr Loss kAllLosses[] = {Loss::softmax_cross_entropy,
