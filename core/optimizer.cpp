@@ -124,11 +124,17 @@ void Optimizer::restore(std::uint64_t steps, std::vector<std::vector<float>> sta
   state_ = std::move(state);
 }
 
-Sgd::Sgd(float learning_rate) : Optimizer([&] {
+namespace {
+OptimizerOptions with_learning_rate(float learning_rate) {
   OptimizerOptions o;
   o.learning_rate = learning_rate;
   return o;
-}()) {}
+}
+}  // namespace
+
+Sgd::Sgd(float learning_rate) : Optimizer(with_learning_rate(learning_rate)) {}
+
+Adam::Adam(float learning_rate) : Adam(with_learning_rate(learning_rate)) {}
 
 // The update loops compute in float with per-step constants hoisted, so that they vectorize: on a
 // 784-1024-1024-1024-10 network the double-precision SGD loop took 11% of a training step.
@@ -180,8 +186,8 @@ std::unique_ptr<Optimizer> make_optimizer(OptimizerKind kind, const OptimizerOpt
     case OptimizerKind::sgd: return std::make_unique<Sgd>(options);
     case OptimizerKind::momentum: return std::make_unique<Momentum>(options, false);
     case OptimizerKind::nesterov: return std::make_unique<Momentum>(options, true);
-    case OptimizerKind::adam: return std::make_unique<Adam>(options, false);
-    case OptimizerKind::adamw: return std::make_unique<Adam>(options, true);
+    case OptimizerKind::adam: return std::make_unique<Adam>(options, AdamWeightDecay::l2);
+    case OptimizerKind::adamw: return std::make_unique<Adam>(options, AdamWeightDecay::decoupled);
   }
   throw Error("make_optimizer: unknown kind");
 }

@@ -153,7 +153,7 @@ TEST_F(ModelFileRejects, DirectoriesFifosAndDevicesByName) {
 TEST(Resume, RejectsOtherArchitectureOptimizerAndMissingCheckpoint) {
   TempDir dir;
   Network net(small_architecture(), backend());
-  Adam adam(OptimizerOptions{}, false);
+  Adam adam(OptimizerOptions{});
   TrainingState state;
   save_model(dir / "plain.mlpk", net);
   EXPECT_THAT(error_of([&] { resume_from(dir / "plain.mlpk", net, adam, state); }), HasSubstr("no training checkpoint"));
@@ -223,11 +223,7 @@ TEST(Resume, BitIdenticalToAnUninterruptedRun) {
 TEST(Trainer, LearnsBlobsAndReportsEveryEpoch) {
   Network net(small_architecture(), backend());
   net.initialize(1);
-  Adam adam([] {
-    OptimizerOptions o;
-    o.learning_rate = 0.02f;
-    return o;
-  }(), false);
+  Adam adam(0.02f);
   Trainer trainer(net, adam, TrainerOptions{15, 16, 1});
   std::size_t epochs = 0, batches = 0;
   trainer.on_epoch = [&](const EpochReport&) { ++epochs; };

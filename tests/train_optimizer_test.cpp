@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 namespace mlpk {
 namespace {
@@ -79,7 +80,7 @@ TEST_F(OptimizerTest, Nesterov) {
 }
 
 TEST_F(OptimizerTest, Adam) {
-  Adam adam(options(), false);  // b1 = 0.9, b2 = 0.999, eps = 1e-8
+  Adam adam(0.1f);  // b1 = 0.9, b2 = 0.999, eps = 1e-8
   // t=1, g=0.5:   m = 0.05, s = 0.00025; m^ = 0.5, s^ = 0.25; w = 1 - 0.1 * 0.5/0.5 = 0.9
   EXPECT_NEAR(step(adam, 0.5f), 0.9, kTol);
   // t=2, g=-0.25: m = 0.045 - 0.025 = 0.02; s = 0.00024975 + 0.0000625 = 0.00031225
@@ -96,7 +97,9 @@ TEST_F(OptimizerTest, Adam) {
 TEST_F(OptimizerTest, AdamWithL2WeightDecay) {
   auto o = options();
   o.weight_decay = 0.1f;
-  Adam adam(o, false);
+  Adam adam(o);  // L2 by default, as torch.optim.Adam
+  EXPECT_EQ(adam.weight_decay_kind(), AdamWeightDecay::l2);
+  EXPECT_EQ(adam.kind(), OptimizerKind::adam);
   // t=1: g' = 0.5 + 0.1 = 0.6; m^ = 0.6, s^ = 0.36: w = 1 - 0.1 = 0.9
   EXPECT_NEAR(step(adam, 0.5f), 0.9, kTol);
   // t=2: g' = -0.25 + 0.09 = -0.16; m = 0.054 - 0.016 = 0.038; s = 0.00035964 + 0.0000256
@@ -107,7 +110,7 @@ TEST_F(OptimizerTest, AdamWithL2WeightDecay) {
 TEST_F(OptimizerTest, AdamWDecouplesWeightDecay) {
   auto o = options();
   o.weight_decay = 0.1f;
-  Adam adamw(o, true);
+  Adam adamw(o, AdamWeightDecay::decoupled);
   // t=1: w = 1 - 0.1*0.1*1 = 0.99, then the plain Adam step of 0.1: 0.89
   EXPECT_NEAR(step(adamw, 0.5f), 0.89, kTol);
   // t=2: w = 0.89 * 0.99 = 0.8811, then Adam's second step (as in the Adam test) 0.0266337
@@ -177,7 +180,9 @@ TEST_F(OptimizerTest, ScheduleDrivesTheStep) {
 TEST(OptimizerOptions, RejectsBadValues) {
   OptimizerOptions o;
   o.learning_rate = -1.0f;
-  EXPECT_THROW(Adam(o, false), Error);
+  EXPECT_THROW(Adam{o}, Error);
+  EXPECT_THROW(Adam(0.0f), Error);
+  EXPECT_THROW(Adam(std::numeric_limits<float>::infinity()), Error);
   o.learning_rate = 0.1f;
   o.momentum = 1.0f;
   EXPECT_THROW(Momentum(o, false), Error);

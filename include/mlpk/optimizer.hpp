@@ -147,10 +147,20 @@ class Momentum final : public Optimizer {
   bool nesterov_;
 };
 
+// How Adam applies OptimizerOptions::weight_decay: added to the gradient as L2 (Adam, PyTorch's
+// torch.optim.Adam) or decoupled from it, shrinking the weights directly (AdamW).
+enum class AdamWeightDecay { l2, decoupled };
+
 // Adam, or AdamW (decoupled weight decay).
 class Adam final : public Optimizer {
  public:
-  Adam(OptimizerOptions options, bool decoupled) : Optimizer(options), decoupled_(decoupled) {}
+  // Throws mlpk::Error unless 0 < learning_rate < inf; the other options are the defaults.
+  explicit Adam(float learning_rate);
+  explicit Adam(OptimizerOptions options, AdamWeightDecay decay = AdamWeightDecay::l2)
+      : Optimizer(options), decoupled_(decay == AdamWeightDecay::decoupled) {}
+  AdamWeightDecay weight_decay_kind() const {
+    return decoupled_ ? AdamWeightDecay::decoupled : AdamWeightDecay::l2;
+  }
   OptimizerKind kind() const override { return decoupled_ ? OptimizerKind::adamw : OptimizerKind::adam; }
   std::size_t state_count() const override { return 2; }
 
