@@ -76,6 +76,24 @@ Trainer::Trainer(Network& net, Optimizer& optimizer, TrainerOptions options)
     throw Error("Trainer: the batch size " + std::to_string(options_.batch_size) + " is more than " +
                 std::to_string(kMaxBatchSize));
   state_.rng_state = options_.seed;
+  const EarlyStopping& e = options_.early_stopping;
+  if (e.monitor != EarlyStoppingMonitor::none && e.patience == 0)
+    throw Error("Trainer: early stopping needs a patience of at least 1 epoch");
+  if (!(e.min_delta >= 0.0 && std::isfinite(e.min_delta)))
+    throw Error("Trainer: early stopping's min_delta must be a finite number >= 0, not " +
+                std::to_string(e.min_delta));
+}
+
+bool Trainer::improves(const Evaluation& validation) {
+  const bool by_loss = options_.early_stopping.monitor == EarlyStoppingMonitor::validation_loss;
+  const double value = by_loss ? validation.loss : validation.accuracy;
+  const double delta = options_.early_stopping.min_delta;
+  if (best_value_ && (by_loss ? !(value < *best_value_ - delta) : !(value > *best_value_ + delta)))
+    return false;
+  best_value_ = value;
+  const std::span<const float> p = net_.parameters();
+  std::copy(p.begin(), p.end(), best_parameters_.begin());
+  return true;
 }
 
 std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* validation) {
@@ -85,7 +103,20 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
   const bool labelled = !train.labels.empty();
   Tensor x(bs, train.dimensions()), y(bs, train.targets.cols());
   std::vector<EpochReport> reports;
-  while (state_.epoch < options_.epochs) {
+  const bool early_stopping = options_.early_stopping.monitor != EarlyStoppingMonitor::none;
+  const bool validating = validation != nullptr && validation->size() > 0;
+  if (early_stopping && !validating)
+    throw Error("Trainer::fit: early stopping needs a non-empty validation set");
+  std::uint64_t epochs_without_improvement = 0;
+  bool patience_ran_out = false;
+  best_value_.reset();
+  best_epoch_ = 0;
+  stopped_early_ = false;
+  if (early_stopping) {
+    best_parameters_.resize(net_.parameters().size());  // once: each improvement copies into it
+    if (state_.epoch > 0 && improves(evaluate(net_, *validation))) best_epoch_ = state_.epoch;
+  }
+  while (state_.epoch < options_.epochs && !patience_ran_out) {
     const auto start = Clock::now();
     const auto order = shuffled_indices(n, state_.rng_state);
     EpochReport report;
@@ -125,15 +156,29 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
     report.samples_per_second = static_cast<double>(n) / std::max(report.seconds, 1e-9);
     report.train_loss = loss_sum / static_cast<double>(n);
     report.train_accuracy = labelled ? static_cast<double>(right) / static_cast<double>(n) : 0.0;
-    if (validation != nullptr && validation->size() > 0) {
+    if (validating) {
       report.validation = evaluate(net_, *validation);
       if (!std::isfinite(report.validation->loss))  // finite but huge weights overflow
         throw Error(diverged(report.epoch, batches, batches,
                              "the validation loss is " + std::to_string(report.validation->loss)));
     }
+    if (early_stopping) {
+      if (improves(*report.validation)) {
+        best_epoch_ = report.epoch;
+        epochs_without_improvement = 0;
+      } else {
+        patience_ran_out = ++epochs_without_improvement >= options_.early_stopping.patience;
+      }
+      report.best_epoch = best_epoch_;
+    }
     ++state_.epoch;
     reports.push_back(report);
     if (on_epoch) on_epoch(report);
+  }
+  stopped_early_ = patience_ran_out && state_.epoch < options_.epochs;
+  if (early_stopping && best_value_) {
+    const std::span<float> p = net_.parameters();
+    std::copy(best_parameters_.begin(), best_parameters_.end(), p.begin());
   }
   return reports;
 }
