@@ -45,6 +45,13 @@ std::string diverged(std::uint64_t epoch, std::size_t step, std::size_t steps, c
          " (lower the learning rate, or clip the gradients); nothing of this epoch was saved";
 }
 
+// y' = (1 - e) y + e / K, in place on a batch's copy of the targets.
+void smooth_labels(MatrixView y, float e) {
+  const double keep = 1.0 - static_cast<double>(e), spread = static_cast<double>(e) / static_cast<double>(y.cols);
+  for (std::size_t i = 0; i < y.rows; ++i)
+    for (std::size_t j = 0; j < y.cols; ++j) y(i, j) = static_cast<float>(keep * y(i, j) + spread);
+}
+
 }  // namespace
 
 Evaluation evaluate(Network& net, const Dataset& data, std::size_t batch_size) {
@@ -76,6 +83,12 @@ Trainer::Trainer(Network& net, Optimizer& optimizer, TrainerOptions options)
     throw Error("Trainer: the batch size " + std::to_string(options_.batch_size) + " is more than " +
                 std::to_string(kMaxBatchSize));
   state_.rng_state = options_.seed;
+  const float smoothing = options_.label_smoothing;
+  if (!(smoothing >= 0.0f && smoothing < 1.0f))
+    throw Error("Trainer: label smoothing must be in [0, 1), not " + std::to_string(smoothing));
+  if (smoothing > 0.0f && net_.architecture().loss != Loss::softmax_cross_entropy)
+    throw Error("Trainer: label smoothing needs the softmax-ce loss, not " +
+                std::string(to_string(net_.architecture().loss)));
   const EarlyStopping& e = options_.early_stopping;
   if (e.monitor != EarlyStoppingMonitor::none && e.patience == 0)
     throw Error("Trainer: early stopping needs a patience of at least 1 epoch");
@@ -126,6 +139,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
     for (std::size_t b = 0; b < batches; ++b) {
       const std::size_t first = b * bs, count = std::min(bs, n - first);
       gather_batch(train, order, first, count, x, y);
+      if (options_.label_smoothing > 0.0f) smooth_labels(y.view().top_rows(count), options_.label_smoothing);
       const ConstMatrixView xb = x.view().top_rows(count), yb = y.view().top_rows(count);
       const ConstMatrixView out = net_.forward(xb);
       const double loss = net_.loss(yb);

@@ -112,6 +112,22 @@ expect_error("--patience" ${MLPK} train --train-csv ${WORK}/train.csv --test-csv
 expect_error("--min-delta" ${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv
              --early-stopping loss --min-delta -1)
 
+# One-cycle and label smoothing train the separable set perfectly; bad values are refused.
+expect_ok(${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv --label-column 3
+          --layers 3-8-2 --epochs 10 --batch-size 8 --lr 0.01 --seed 3 --quiet
+          --schedule one-cycle --label-smoothing 0.1)
+if(NOT out MATCHES "\"test_accuracy\": 1[,}]" OR NOT out MATCHES "\"schedule\": \"one-cycle\"")
+  message(FATAL_ERROR "one-cycle with label smoothing: ${out}")
+endif()
+expect_error("label smoothing must be in \\[0, 1\\)" ${MLPK} train --train-csv ${WORK}/train.csv
+             --test-csv ${WORK}/test.csv --label-column 3 --label-smoothing 1)
+expect_error("--label-smoothing" ${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv
+             --label-smoothing nan)
+expect_error("label smoothing needs the softmax-ce loss" ${MLPK} train --train-csv ${WORK}/train.csv
+             --test-csv ${WORK}/test.csv --label-column 3 --loss mse --label-smoothing 0.1)
+expect_error("unknown learning-rate schedule.*one-cycle" ${MLPK} train --train-csv ${WORK}/train.csv
+             --test-csv ${WORK}/test.csv --label-column 3 --schedule onecycle)
+
 # Bad input: one line, exit code 2.
 expect_error("--save .*cannot be written" ${MLPK} train --train-csv ${WORK}/train.csv
                    --test-csv ${WORK}/test.csv --save ${WORK}/no/such/dir/m.mlpk)

@@ -373,5 +373,47 @@ TEST(EarlyStopping, ResumedFromTheBestCheckpointEndsLikeAnUninterruptedRun) {
   EXPECT_EQ(parameters_of(net), parameters_of(straight));
 }
 
+// --- label smoothing --------------------------------------------------------------------------
+
+// One sample x = 0 of class 0 through a 1-2 softmax layer with b = (ln 3, 0): A = (3/4, 1/4).
+// Smoothing 0.2 over 2 classes trains on y' = (0.9, 0.1): the loss is -(0.9 ln 3/4 + 0.1 ln 1/4)
+// and one SGD step of rate 1 moves b by -(A - y') = (+0.15, -0.15).
+TEST(LabelSmoothing, TrainsOnSmoothedTargetsByHand) {
+  Network net(Architecture::parse("1-2", Activation::identity, Loss::softmax_cross_entropy), backend());
+  for (float& p : net.parameters()) p = 0.0f;
+  net.bias(0)[0] = static_cast<float>(std::log(3.0));
+  Dataset one;
+  one.features = Tensor(1, 1);
+  one.labels = {0};
+  one.classes = 2;
+  one_hot(one);
+  Sgd sgd(1.0f);
+  TrainerOptions t{1, 1, 1};
+  t.label_smoothing = 0.2f;
+  Trainer trainer(net, sgd, t);
+  const auto reports = trainer.fit(one);
+  EXPECT_NEAR(reports[0].train_loss, -(0.9 * std::log(0.75) + 0.1 * std::log(0.25)), 1e-6);  // 0.397543
+  EXPECT_NEAR(net.bias(0)[0], std::log(3.0) + 0.15, 1e-6);
+  EXPECT_NEAR(net.bias(0)[1], -0.15, 1e-6);
+  EXPECT_EQ(net.weights(0)(0, 0), 0.0f);  // x = 0: no weight gradient
+  // evaluate() uses the targets as they are: -ln A_0 of the updated network.
+  const double a0 = 1.0 / (1.0 + std::exp(-(std::log(3.0) + 0.3)));
+  EXPECT_NEAR(evaluate(net, one).loss, -std::log(a0), 1e-6);
+}
+
+TEST(LabelSmoothing, RejectsValuesOutsideZeroToOneAndOtherLosses) {
+  Network net(small_architecture(), backend());
+  Sgd sgd(0.1f);
+  for (const float bad : {-0.1f, 1.0f, std::nanf("")}) {
+    TrainerOptions t;
+    t.label_smoothing = bad;
+    EXPECT_THAT(error_of([&] { Trainer(net, sgd, t); }), HasSubstr("label smoothing must be in [0, 1)"));
+  }
+  Network mse(Architecture::parse("4-3", Activation::identity, Loss::mean_squared_error), backend());
+  TrainerOptions t;
+  t.label_smoothing = 0.1f;
+  EXPECT_THAT(error_of([&] { Trainer(mse, sgd, t); }), HasSubstr("label smoothing needs the softmax-ce loss, not mse"));
+}
+
 }  // namespace
 }  // namespace mlpk

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <limits>
+#include <numbers>
 
 namespace mlpk {
 namespace {
@@ -164,6 +165,32 @@ TEST(Schedule, ConstantStepCosineWarmup) {
   EXPECT_FLOAT_EQ(s.at(0.1f, 3), 0.1f);
   EXPECT_FLOAT_EQ(s.at(0.1f, 4), 0.1f);     // cosine starts after the warm-up
   EXPECT_NEAR(s.at(0.1f, 9), 0.05, 1e-7);   // 5 of its 10 steps
+}
+
+TEST(Schedule, OneCycleRisesLinearlyThenFallsOnACosine) {
+  LearningRateSchedule s;
+  s.kind = ScheduleKind::one_cycle;
+  s.warmup_steps = 4;
+  s.total_steps = 10;
+  s.initial_fraction = 0.04f;
+  s.min_fraction = 0.01f;
+  EXPECT_FLOAT_EQ(s.at(1.0f, 0), 0.04f);  // base * initial_fraction
+  EXPECT_FLOAT_EQ(s.at(1.0f, 1), 0.28f);  // 0.04 + 0.96 * 1/4
+  EXPECT_FLOAT_EQ(s.at(1.0f, 3), 0.76f);  // 0.04 + 0.96 * 3/4
+  EXPECT_FLOAT_EQ(s.at(1.0f, 4), 1.0f);   // the peak, then the cosine over 6 steps
+  EXPECT_FLOAT_EQ(s.at(1.0f, 7), 0.505f);  // halfway: 0.01 + 0.99 / 2
+  EXPECT_FLOAT_EQ(s.at(1.0f, 5), static_cast<float>(0.01 + 0.99 * (1 + std::cos(std::numbers::pi / 6)) / 2));
+  EXPECT_FLOAT_EQ(s.at(1.0f, 10), 0.01f);  // the end: base * min_fraction, and it stays there
+  EXPECT_FLOAT_EQ(s.at(1.0f, 1000), 0.01f);
+  EXPECT_FLOAT_EQ(s.at(0.5f, 4), 0.5f);    // relative to the base
+  EXPECT_EQ(parse_schedule("one-cycle"), ScheduleKind::one_cycle);
+  EXPECT_EQ(to_string(ScheduleKind::one_cycle), "one-cycle");
+  OptimizerOptions o;
+  o.schedule = s;
+  o.schedule.initial_fraction = 0.0f;
+  EXPECT_THROW(Sgd{o}, Error);
+  o.schedule.initial_fraction = 1.5f;
+  EXPECT_THROW(Sgd{o}, Error);
 }
 
 TEST_F(OptimizerTest, ScheduleDrivesTheStep) {

@@ -52,6 +52,7 @@ struct TrainFlags {
   float clip_norm = 0.0f;
   std::string early_stopping;  // empty: off; "loss" or "accuracy" on the validation set
   std::uint64_t patience = 5;
+  float label_smoothing = 0.0f;
   double min_delta = 0.0;
   bool standardize = true;
   std::string save, resume, metrics, plot;
@@ -183,7 +184,11 @@ int run_train(const TrainFlags& f) {
   o.weight_decay = f.weight_decay;
   o.clip_norm = f.clip_norm;
   o.schedule.kind = parse_schedule(f.schedule);
-  o.schedule.warmup_steps = steps_of(f.warmup_epochs, "--warmup-epochs");
+  // One-cycle rises over 30% of the run unless told otherwise (PyTorch's pct_start).
+  const bool one_cycle = o.schedule.kind == ScheduleKind::one_cycle;
+  o.schedule.warmup_steps = steps_of(one_cycle && f.warmup_epochs == 0.0 ? 0.3 * static_cast<double>(f.epochs)
+                                                                          : f.warmup_epochs,
+                                     "--warmup-epochs");
   o.schedule.step_size = std::max<std::uint64_t>(1, steps_of(f.step_epochs, "--step-epochs"));
   o.schedule.gamma = f.gamma;
   o.schedule.total_steps = f.epochs * batches;
@@ -194,6 +199,7 @@ int run_train(const TrainFlags& f) {
   t.batch_size = f.batch_size;
   t.seed = f.seed;
   t.early_stopping = early_stopping_of(f);
+  t.label_smoothing = f.label_smoothing;
   if (t.early_stopping.monitor != EarlyStoppingMonitor::none && validation.size() == 0)
     throw Error("--early-stopping " + f.early_stopping +
                 " needs a validation set: --validation-fraction is 0 or leaves no sample");
@@ -311,9 +317,12 @@ std::function<int()> add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--weight-decay", f.weight_decay, "L2 (decoupled for adamw)")->capture_default_str();
   cmd->add_option("--momentum", f.momentum, "For momentum and nesterov")->capture_default_str();
-  cmd->add_option("--schedule", f.schedule, "Learning-rate schedule: constant | step | cosine")
+  cmd->add_option("--schedule", f.schedule,
+                  "Learning-rate schedule: constant | step | cosine | one-cycle (a linear rise from "
+                  "lr/25 over --warmup-epochs, default 30% of the epochs, then a cosine to 0)")
       ->capture_default_str();
-  cmd->add_option("--warmup-epochs", f.warmup_epochs, "Linear warm-up length (may be fractional)")
+  cmd->add_option("--warmup-epochs", f.warmup_epochs,
+                  "Linear warm-up length (may be fractional); one-cycle: the rising phase")
       ->capture_default_str()
       ->check(finite_number(0.0, static_cast<double>(kMaxOptimizerSteps)));
   cmd->add_option("--step-epochs", f.step_epochs, "step schedule: decay every N epochs")
@@ -322,6 +331,10 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("--gamma", f.gamma, "step schedule: decay factor")->capture_default_str();
   cmd->add_option("--clip-norm", f.clip_norm, "Clip gradients to this global norm (0: off)")
       ->capture_default_str();
+  cmd->add_option("--label-smoothing", f.label_smoothing,
+                  "softmax-ce: train on targets (1 - e) y + e/classes (validation and test use y)")
+      ->capture_default_str()
+      ->check(finite_number(0.0, 1.0));
   cmd->add_option("--early-stopping", f.early_stopping,
                   "Stop when the validation loss or accuracy has not improved for --patience "
                   "epochs, and keep the best epoch's weights: loss | accuracy (default: off)")

@@ -78,11 +78,17 @@ struct TrainerOptions {
   std::size_t batch_size = 128;  // 1 to kMaxBatchSize
   std::uint64_t seed = 1;     // seeds the shuffle of a fresh run
   EarlyStopping early_stopping = {};
+  // Label smoothing e in [0, 1), for softmax-CE only: training targets become
+  // (1 - e) y + e / K over the K outputs (as PyTorch's CrossEntropyLoss(label_smoothing=e));
+  // the training loss is against them, validation and evaluate() use the targets as they are.
+  float label_smoothing = 0.0f;
 };
 
 class Trainer {
  public:
-  // Throws mlpk::Error for a batch size of zero or above kMaxBatchSize.
+  // Throws mlpk::Error for a batch size of zero or above kMaxBatchSize, early stopping with a
+  // patience of 0 or a negative or non-finite min_delta, or label smoothing outside [0, 1) or
+  // on a loss other than softmax-CE.
   Trainer(Network& net, Optimizer& optimizer, TrainerOptions options);
 
   // Called after every batch (for progress bars) and after every epoch (metrics, checkpoints).
