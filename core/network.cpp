@@ -217,6 +217,7 @@ ConstMatrixView Network::forward(ConstMatrixView x) {
   // backward reads X again: it reads this copy, so the caller's X may die after forward. Until
   // the copy is whole and checked there is no forward to go back from.
   batch_ = 0;
+  has_gradients_ = false;
   reserve_batch(x.rows);
   copy_finite(x, input_.view().top_rows(x.rows), "Network::forward: X");
   batch_ = x.rows;
@@ -278,14 +279,31 @@ void Network::correct_softmax_rows(ConstMatrixView y, MatrixView dz, float scale
 double Network::loss(ConstMatrixView y) const {
   check_targets(y);
   const std::size_t last = num_layers() - 1;
-  return loss_value(architecture_.loss, pre_activation(last), activation(last), y);
+  const double mean = loss_value(architecture_.loss, pre_activation(last), activation(last), y);
+  return reduction_ == LossReduction::sum ? mean * static_cast<double>(batch_) : mean;
 }
 
-void Network::backward(ConstMatrixView y) {
+void Network::backward(ConstMatrixView y) { backward_into(y, nullptr); }
+
+void Network::backward(ConstMatrixView y, MatrixView input_gradient) {
+  backward_into(y, &input_gradient);
+}
+
+ConstMatrixView Network::output_gradient() const {
+  if (!has_gradients_)
+    throw Error("Network::output_gradient: no backward since the last forward");
+  return dz_[num_layers() - 1].view().top_rows(batch_);
+}
+
+void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient) {
   check_targets(y);
+  if (input_gradient != nullptr &&
+      (input_gradient->rows != batch_ || input_gradient->cols != architecture_.inputs))
+    throw Error("Network::backward: the input gradient is " + shape_string(*input_gradient) +
+                " but X was " + std::to_string(batch_) + "x" + std::to_string(architecture_.inputs));
   const std::size_t n = batch_;
   const std::size_t last = num_layers() - 1;
-  const float scale = 1.0f / static_cast<float>(n);
+  const float scale = reduction_ == LossReduction::sum ? 1.0f : 1.0f / static_cast<float>(n);
   const std::size_t max_tasks = tasks_for(parallel_->threads(), backend_->block_invariant());
   {
     MatrixView dz = dz_[last].view().top_rows(n);
@@ -310,7 +328,18 @@ void Network::backward(ConstMatrixView y) {
       backend_->gemm(Trans::T, Trans::N, 1.0f, previous.block(0, o.row, n, o.rows),
                      dz.block(0, o.col, n, o.cols), 0.0f, dw.block(o.row, o.col, o.rows, o.cols));
     });
-    if (l == 0) break;
+    if (l == 0) {
+      if (input_gradient != nullptr) {  // dX = dZ[0] W[0]^T, cut as the dA products
+        const MatrixView dx = *input_gradient;
+        const WorkSplit dx_split = split_output(n, w.rows, w.cols, true, true, max_tasks);
+        parallel_->for_each(dx_split.count(), [&](std::size_t t) {
+          const OutputBlock o = dx_split.block(t);
+          backend_->gemm(Trans::N, Trans::T, 1.0f, dz.block(o.row, 0, o.rows, dz.cols),
+                         w.block(o.col, 0, o.cols, w.cols), 0.0f, dx.block(o.row, o.col, o.rows, o.cols));
+        });
+      }
+      break;
+    }
     // dA[l-1] = dZ W^T, turned into dZ[l-1] in place, with db[l-1] reduced while it is hot. A
     // block of columns holds every row, so its bias gradient is complete; softmax couples the
     // columns of a row, so it is cut by rows and finished after.
@@ -333,6 +362,7 @@ void Network::backward(ConstMatrixView y) {
     });
     if (row_coupled) backend_->dense_backward_activation(g, z, a, da, da, db);
   }
+  has_gradients_ = true;
 }
 
 }  // namespace mlpk

@@ -45,6 +45,12 @@ std::string diverged(std::uint64_t epoch, std::size_t step, std::size_t steps, c
          " (lower the learning rate, or clip the gradients); nothing of this epoch was saved";
 }
 
+// The loss of the last forward averaged over its rows, under either reduction.
+double mean_loss(const Network& net, ConstMatrixView y) {
+  const double loss = net.loss(y);
+  return net.loss_reduction() == LossReduction::sum ? loss / static_cast<double>(y.rows) : loss;
+}
+
 // y' = (1 - e) y + e / K, in place on a batch's copy of the targets.
 void smooth_labels(MatrixView y, float e) {
   const double keep = 1.0 - static_cast<double>(e), spread = static_cast<double>(e) / static_cast<double>(y.cols);
@@ -67,7 +73,7 @@ Evaluation evaluate(Network& net, const Dataset& data, std::size_t batch_size) {
     const ConstMatrixView x = data.features.view().block(first, 0, count, data.dimensions());
     const ConstMatrixView y = data.targets.view().block(first, 0, count, data.targets.cols());
     const ConstMatrixView out = net.forward(x);
-    total += net.loss(y) * static_cast<double>(count);
+    total += mean_loss(net, y) * static_cast<double>(count);
     if (labelled)
       e.confusion.add(std::span(data.labels).subspan(first, count), predicted_classes(out));
   }
@@ -142,7 +148,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
       if (options_.label_smoothing > 0.0f) smooth_labels(y.view().top_rows(count), options_.label_smoothing);
       const ConstMatrixView xb = x.view().top_rows(count), yb = y.view().top_rows(count);
       const ConstMatrixView out = net_.forward(xb);
-      const double loss = net_.loss(yb);
+      const double loss = mean_loss(net_, yb);
       if (!std::isfinite(loss))
         throw Error(diverged(report.epoch, b + 1, batches, "the batch loss is " + std::to_string(loss)));
       loss_sum += loss * static_cast<double>(count);

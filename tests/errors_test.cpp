@@ -107,6 +107,23 @@ TEST(Errors, NetworkRejectsTargetsTheLossCannotTake) {
   EXPECT_NO_THROW(mse.backward(large.view()));
 }
 
+TEST(Errors, InputAndOutputGradientMisuseIsNamed) {
+  Network net(Architecture{4, {{3, Activation::softmax}}, Loss::softmax_cross_entropy}, reference());
+  GuardedMatrix x(5, 4), y(5, 3), dx(5, 4), wrong(5, 3);
+  EXPECT_THAT([&] { net.backward(y.view(), dx.view()); }, ThrowsMessage<Error>(HasSubstr("before forward")));
+  EXPECT_THAT([&] { net.output_gradient(); },
+              ThrowsMessage<Error>(HasSubstr("no backward since the last forward")));
+  x.fill(1);
+  y.at(0, 0) = 1.0f;
+  net.forward(x.view());
+  EXPECT_THAT([&] { net.output_gradient(); },
+              ThrowsMessage<Error>(HasSubstr("no backward since the last forward")));
+  EXPECT_THAT([&] { net.backward(y.view(), wrong.view()); },
+              ThrowsMessage<Error>(HasSubstr("the input gradient is 5x3 but X was 5x4")));
+  net.backward(y.view(), dx.view());
+  EXPECT_EQ(net.output_gradient().rows, 5u);
+}
+
 TEST(Errors, OptimizerAndViewsRejectNonsense) {
   EXPECT_THAT([] { Sgd(-0.1f); }, ThrowsMessage<Error>(HasSubstr("learning rate must be a positive")));
   EXPECT_THAT([] { Sgd(std::numeric_limits<float>::quiet_NaN()); },

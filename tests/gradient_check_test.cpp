@@ -46,11 +46,14 @@ GuardedMatrix targets_for(Loss loss, std::size_t n, std::size_t k) {
   return y;
 }
 
-// After net.forward(x) and net.backward(y): every dW and db against central finite differences
-// of the double-precision network, and the loss against its loss.
-void expect_gradients_match(const Network& net, ConstMatrixView x, ConstMatrixView y) {
+// After net.forward(x) and net.backward(y[, dx]): every dW and db (and each element of the input
+// gradient `input_gradient` when given) against central finite differences of the
+// double-precision network, and the loss against its loss.
+void expect_gradients_match(const Network& net, ConstMatrixView x, ConstMatrixView y,
+                            const GuardedMatrix* input_gradient = nullptr) {
   DoubleMlp mlp(net);
-  const DMatrix dx = to_double(x), dy = to_double(y);
+  DMatrix dx = to_double(x);
+  const DMatrix dy = to_double(y);
   EXPECT_NEAR(net.loss(y), mlp.loss(dx, dy), 1e-5 * std::max(1.0, std::abs(mlp.loss(dx, dy))));
   constexpr double h = 1e-5;
   std::size_t failures = 0;
@@ -78,6 +81,11 @@ void expect_gradients_match(const Network& net, ConstMatrixView x, ConstMatrixVi
     for (std::size_t j = 0; j < db.size(); ++j)
       check(db[j], numeric(mlp.b[l][j]), "db[" + std::to_string(l) + "][" + std::to_string(j) + "]");
   }
+  if (input_gradient != nullptr)
+    for (std::size_t i = 0; i < x.rows; ++i)
+      for (std::size_t k = 0; k < x.cols; ++k)
+        check(input_gradient->at(i, k), numeric(dx[i][k]),
+              "dX(" + std::to_string(i) + "," + std::to_string(k) + ")");
   EXPECT_EQ(failures, 0u);
 }
 
@@ -103,9 +111,11 @@ TEST_P(GradientCheck, MatchesCentralFiniteDifferences) {
     GuardedMatrix x(n, 4);
     x.fill(3, -2.0f, 2.0f);
     const GuardedMatrix y = targets_for(c.loss, n, 3);
+    GuardedMatrix dx(n, 4, 3);  // strided, with NaN guards the product must not touch
     net.forward(x.view());
-    net.backward(y.view());
-    expect_gradients_match(net, x.view(), y.view());
+    net.backward(y.view(), dx.view());
+    EXPECT_TRUE(dx.guards_intact());
+    expect_gradients_match(net, x.view(), y.view(), &dx);
   }
 }
 
@@ -126,6 +136,72 @@ TEST_P(GradientCheck, SoftmaxCrossEntropyOnTargetRowsThatDoNotSumToOne) {
     net.forward(x.view());
     net.backward(y.view());
     expect_gradients_match(net, x.view(), y.view());
+  }
+}
+
+// backward(y, dX) leaves the parameter gradients exactly as backward(y) computes them, and
+// output_gradient() is dL/dZ of the output layer: (A - Y)/n for one-hot softmax-CE rows, and
+// (A sum(Y) - Y)/n for the others.
+TEST_P(GradientCheck, InputGradientChangesNothingElseAndOutputGradientIsDlDz) {
+  std::shared_ptr<Backend> backend = create_backend(GetParam());
+  Network net(architecture_for({3, Activation::gelu, Loss::softmax_cross_entropy, Activation::identity}),
+              backend);
+  net.initialize(4);
+  GuardedMatrix x(5, 4), y(5, 3), dx(5, 4);
+  x.fill(2, -2.0f, 2.0f);
+  for (std::size_t i = 0; i < 5; ++i) y.at(i, i % 3) = 1.0f;
+  y.at(4, 0) = 1.0f;  // a multi-hot row: sums to 2
+  net.forward(x.view());
+  net.backward(y.view());
+  const std::vector<float> plain(net.gradients().begin(), net.gradients().end());
+  net.backward(y.view(), dx.view());
+  EXPECT_EQ(std::vector<float>(net.gradients().begin(), net.gradients().end()), plain);
+  const ConstMatrixView dz = net.output_gradient(), a = net.activation(net.num_layers() - 1);
+  ASSERT_EQ(dz.rows, 5u);
+  ASSERT_EQ(dz.cols, 3u);
+  for (std::size_t i = 0; i < 5; ++i)
+    for (std::size_t j = 0; j < 3; ++j) {
+      const double sum = i == 4 ? 2.0 : 1.0;
+      EXPECT_NEAR(dz(i, j), (a(i, j) * sum - y.at(i, j)) / 5.0, 1e-7) << i << "," << j;
+    }
+  // dX of the first layer's dZ: dX = dZ[1] W[1]^T, here against the finite differences.
+  expect_gradients_match(net, x.view(), y.view(), &dx);
+  // Until the next forward only: then there is no backward to read.
+  net.forward(x.view());
+  EXPECT_THROW(net.output_gradient(), Error);
+  GuardedMatrix wrong(5, 3);
+  EXPECT_THROW(net.backward(y.view(), wrong.view()), Error);
+  GuardedMatrix short_dx(4, 4);
+  EXPECT_THROW(net.backward(y.view(), short_dx.view()), Error);
+}
+
+// LossReduction::sum is n times the mean, gradients included. n = 4 is a power of two, so the
+// two differ by an exact scaling: every gradient, dX and dL/dZ is exactly 4 times the mean's.
+TEST_P(GradientCheck, SumReductionIsExactlyNTimesTheMean) {
+  std::shared_ptr<Backend> backend = create_backend(GetParam());
+  for (Loss loss : kAllLosses) {
+    SCOPED_TRACE(std::string(to_string(loss)));
+    const Architecture architecture = architecture_for({3, Activation::tanh, loss, Activation::identity});
+    Network mean(architecture, backend), sum(architecture, backend);
+    mean.initialize(8);
+    sum.initialize(8);
+    sum.set_loss_reduction(LossReduction::sum);
+    EXPECT_EQ(sum.loss_reduction(), LossReduction::sum);
+    GuardedMatrix x(4, 4), dx_mean(4, 4), dx_sum(4, 4);
+    x.fill(6, -2.0f, 2.0f);
+    const GuardedMatrix y = targets_for(loss, 4, 3);
+    mean.forward(x.view());
+    sum.forward(x.view());
+    mean.backward(y.view(), dx_mean.view());
+    sum.backward(y.view(), dx_sum.view());
+    EXPECT_NEAR(sum.loss(y.view()), 4.0 * mean.loss(y.view()), 1e-12 * sum.loss(y.view()));
+    for (std::size_t i = 0; i < mean.gradients().size(); ++i)
+      ASSERT_EQ(sum.gradients()[i], 4.0f * mean.gradients()[i]) << "gradient " << i;
+    for (std::size_t i = 0; i < 4; ++i) {
+      for (std::size_t k = 0; k < 4; ++k) EXPECT_EQ(dx_sum.at(i, k), 4.0f * dx_mean.at(i, k));
+      for (std::size_t j = 0; j < 3; ++j)
+        EXPECT_EQ(sum.output_gradient()(i, j), 4.0f * mean.output_gradient()(i, j));
+    }
   }
 }
 

@@ -373,6 +373,23 @@ TEST(EarlyStopping, ResumedFromTheBestCheckpointEndsLikeAnUninterruptedRun) {
   EXPECT_EQ(parameters_of(net), parameters_of(straight));
 }
 
+// evaluate() and the Trainer report the mean loss whichever reduction the network uses.
+TEST(LossReduction, EvaluateAndTrainerReportMeansUnderSum) {
+  const Dataset data = blobs(50, 3);
+  std::vector<double> train_losses, evaluated;
+  for (LossReduction r : {LossReduction::mean, LossReduction::sum}) {
+    Network net(small_architecture(), backend());
+    net.initialize(2);
+    net.set_loss_reduction(r);
+    evaluated.push_back(evaluate(net, data, 16).loss);
+    Sgd sgd(r == LossReduction::sum ? 0.01f / 16 : 0.01f);  // the same first step on batches of 16
+    Trainer trainer(net, sgd, TrainerOptions{1, 16, 1});
+    train_losses.push_back(trainer.fit(data)[0].train_loss);
+  }
+  EXPECT_NEAR(evaluated[1], evaluated[0], 1e-12);
+  EXPECT_NEAR(train_losses[1], train_losses[0], 1e-3 * train_losses[0]);
+}
+
 // --- label smoothing --------------------------------------------------------------------------
 
 // One sample x = 0 of class 0 through a 1-2 softmax layer with b = (ln 3, 0): A = (3/4, 1/4).

@@ -5,9 +5,10 @@
 //     Z[l] = A[l-1] W[l] + b[l],   A[l] = g[l](Z[l]),   A[0] = X
 // backward:
 //     dZ[L] = (A[L] - Y)/n  (fused for softmax-CE and sigmoid-BCE; through g' for MSE; for
-//             softmax-CE (A[L] sum_j Y_j - Y)/n, the same when a target row sums to 1)
+//             softmax-CE (A[L] sum_j Y_j - Y)/n, the same when a target row sums to 1; no /n
+//             under LossReduction::sum)
 //     dW[l] = A[l-1]^T dZ[l],  db[l] = sum over rows of dZ[l],  dA[l-1] = dZ[l] W[l]^T,
-//     dZ[l-1] = dA[l-1] * g'(Z[l-1])
+//     dZ[l-1] = dA[l-1] * g'(Z[l-1]),   and on request dX = dA[0] = dZ[1] W[1]^T
 // The Network owns W and b (in one flat array, so an optimizer is one loop), a copy of the last X,
 // the cached Z and A of every layer and the gradients; it calls nothing but the Backend
 // interface to compute.
@@ -127,6 +128,11 @@ class Network {
   void copy_parameters_to(std::span<float> out) const;
   void set_parameters(std::span<const float> values);
 
+  // How loss() and backward() reduce over the rows of a batch (activation.hpp): mean by
+  // default. The Trainer and evaluate() report means under either.
+  void set_loss_reduction(LossReduction reduction) { reduction_ = reduction; }
+  LossReduction loss_reduction() const { return reduction_; }
+
   // Runs the network on X (n x inputs) and returns A[L] (n x outputs). The view stays valid
   // until the next call to forward. Throws on a wrong width, an empty batch, or NaN/Inf in X;
   // after a throw, loss and backward throw until the next forward succeeds.
@@ -141,6 +147,14 @@ class Network {
   double loss(ConstMatrixView y) const;
   // Gradients of that loss with respect to every parameter (overwrites gradients()).
   void backward(ConstMatrixView y);
+  // The same, and dL/dX of the last forward's X into `input_gradient` (n x inputs, any stride;
+  // throws mlpk::Error for another shape): the gradient to pass on to a model in front of this
+  // one, or a saliency map. Costs one more product, n x inputs x units of the first layer.
+  void backward(ConstMatrixView y, MatrixView input_gradient);
+  // dL/dZ[L] of the output layer from the last backward (n x outputs), valid until the next
+  // forward: for softmax-CE and sigmoid-BCE the fused (A - Y)/n (see activation.hpp), for MSE
+  // (A - Y)/n through g' (without the /n under LossReduction::sum). Throws mlpk::Error when there was no backward since the last forward.
+  ConstMatrixView output_gradient() const;
 
   // The cached pre-activation Z[l] and activation A[l] of the last forward (l is 0-based).
   ConstMatrixView pre_activation(std::size_t l) const;
@@ -150,6 +164,7 @@ class Network {
   friend class Optimizer;  // updates the parameters on this network's threads
   void reserve_batch(std::size_t n);
   void check_targets(ConstMatrixView y) const;
+  void backward_into(ConstMatrixView y, MatrixView* input_gradient);
   void correct_softmax_rows(ConstMatrixView y, MatrixView dz, float scale) const;
 
   Architecture architecture_;
@@ -158,6 +173,8 @@ class Network {
   Tensor params_, grads_;                                 // 1 x total, blocks 64-byte aligned
   std::size_t capacity_ = 0;                              // rows of the buffers below
   std::size_t batch_ = 0;                                 // rows of the last forward
+  bool has_gradients_ = false;                            // a backward since that forward
+  LossReduction reduction_ = LossReduction::mean;
   Tensor input_;                                          // X of the last forward, copied
   std::vector<Tensor> z_, a_, dz_;                        // per layer, capacity_ x units
   std::unique_ptr<Parallel> parallel_;
