@@ -133,7 +133,15 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
   stopped_early_ = false;
   if (early_stopping) {
     best_parameters_.resize(net_.parameters().size());  // once: each improvement copies into it
-    if (state_.epoch > 0 && improves(evaluate(net_, *validation))) best_epoch_ = state_.epoch;
+    if (state_.epoch > 0) {  // resumed: the weights to beat are the ones resumed from
+      const Evaluation resumed = evaluate(net_, *validation);
+      if (!std::isfinite(resumed.loss))
+        throw Error("Trainer::fit: the validation loss of the weights resumed after epoch " +
+                    std::to_string(state_.epoch) + " is " + std::to_string(resumed.loss) +
+                    ": early stopping has nothing to compare with");
+      improves(resumed);
+      best_epoch_ = state_.epoch;
+    }
   }
   while (state_.epoch < options_.epochs && !patience_ran_out) {
     const auto start = Clock::now();

@@ -335,6 +335,28 @@ TEST(EarlyStopping, RejectsNoValidationSetZeroPatienceAndABadMinDelta) {
               HasSubstr("min_delta"));
 }
 
+// Weights resumed with a validation loss that is not finite cannot be the best so far: refused.
+TEST(EarlyStopping, RefusesResumedWeightsWhoseValidationLossIsNotFinite) {
+  Network net(Architecture::parse("1-2", Activation::identity, Loss::softmax_cross_entropy), backend());
+  net.weights(0)(0, 0) = 1e10f;
+  net.weights(0)(0, 1) = -1e10f;
+  Dataset train, validation;
+  train.features = Tensor(2, 1);
+  train.labels = {0, 1};
+  validation.features = Tensor(1, 1);
+  validation.features(0, 0) = 1e30f;  // Z = (inf, -inf): the loss is not a number
+  validation.labels = {0};
+  for (Dataset* d : {&train, &validation}) {
+    d->classes = 2;
+    one_hot(*d);
+  }
+  Sgd sgd(0.1f);
+  Trainer trainer(net, sgd, early_stopping_options(3, EarlyStoppingMonitor::validation_loss, 1, 0.0));
+  trainer.state().epoch = 1;
+  EXPECT_THAT(error_of([&] { trainer.fit(train, &validation); }),
+              HasSubstr("the validation loss of the weights resumed after epoch 1 is "));
+}
+
 // Checkpoints written at each improvement (as `mlpk train --save` does) resume to the same end:
 // the interrupted run is killed after its last improvement, the resumed one retraces the rest.
 TEST(EarlyStopping, ResumedFromTheBestCheckpointEndsLikeAnUninterruptedRun) {
