@@ -153,7 +153,8 @@ class Network {
   void backward(ConstMatrixView y, MatrixView input_gradient);
   // dL/dZ[L] of the output layer from the last backward (n x outputs), valid until the next
   // forward: for softmax-CE and sigmoid-BCE the fused (A - Y)/n (see activation.hpp), for MSE
-  // (A - Y)/n through g' (without the /n under LossReduction::sum). Throws mlpk::Error when there was no backward since the last forward.
+  // (A - Y)/n through g' (without the /n under LossReduction::sum). Throws mlpk::Error when
+  // there was no backward since the last forward.
   ConstMatrixView output_gradient() const;
 
   // The cached pre-activation Z[l] and activation A[l] of the last forward (l is 0-based).
