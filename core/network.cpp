@@ -9,6 +9,7 @@
 #include "random.hpp"
 #include "work_split.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -158,6 +159,42 @@ std::span<const float> Network::bias_gradient(std::size_t l) const {
   return {grads_.data() + bias_offset_[l], weights(l).cols};
 }
 
+std::size_t Network::parameter_count() const {
+  return static_cast<std::size_t>(architecture_.parameter_count());
+}
+
+void Network::copy_parameters_to(std::span<float> out) const {
+  if (out.size() != parameter_count())
+    throw Error("Network::copy_parameters_to: the destination holds " + std::to_string(out.size()) +
+                " floats but the network has " + std::to_string(parameter_count()) + " parameters");
+  float* to = out.data();
+  for (std::size_t l = 0; l < num_layers(); ++l) {
+    const ConstMatrixView w = weights(l);
+    const std::span<const float> b = bias(l);
+    to = std::copy_n(params_.data() + weight_offset_[l], w.rows * w.cols, to);
+    to = std::copy(b.begin(), b.end(), to);
+  }
+}
+
+void Network::set_parameters(std::span<const float> values) {
+  if (values.size() != parameter_count())
+    throw Error("Network::set_parameters: got " + std::to_string(values.size()) +
+                " values but the network has " + std::to_string(parameter_count()) + " parameters");
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i]))
+      throw Error("Network::set_parameters: value " + std::to_string(i) + " is " +
+                  std::to_string(values[i]));
+  const float* from = values.data();
+  for (std::size_t l = 0; l < num_layers(); ++l) {
+    const ConstMatrixView w = std::as_const(*this).weights(l);
+    std::copy_n(from, w.rows * w.cols, params_.data() + weight_offset_[l]);
+    from += w.rows * w.cols;
+    const std::span<float> b = bias(l);
+    std::copy_n(from, b.size(), b.begin());
+    from += b.size();
+  }
+}
+
 void Network::reserve_batch(std::size_t n) {
   if (n <= capacity_) return;
   input_ = Tensor(n, architecture_.inputs);
@@ -191,6 +228,7 @@ ConstMatrixView Network::forward(ConstMatrixView x) {
   // backward reads X again: it reads this copy, so the caller's X may die after forward. Until
   // the copy is whole and checked there is no forward to go back from.
   batch_ = 0;
+  has_gradients_ = false;
   reserve_batch(x.rows);
   copy_finite(x, input_.view().top_rows(x.rows), "Network::forward: X");
   batch_ = x.rows;
@@ -225,6 +263,30 @@ void Network::check_targets(ConstMatrixView y) const {
     throw Error("Network: targets Y are " + shape_string(y) + " but the output is " +
                 std::to_string(batch_) + "x" + std::to_string(architecture_.outputs()));
   require_finite(y, "Network: targets Y");
+  // Outside these ranges each loss is unbounded below: training would only chase -infinity.
+  const Loss loss = architecture_.loss;
+  if (loss == Loss::mean_squared_error) return;
+  const bool probability = loss == Loss::sigmoid_binary_cross_entropy;
+  for (std::size_t i = 0; i < y.rows; ++i)
+    for (std::size_t j = 0; j < y.cols; ++j)
+      if (y(i, j) < 0.0f || (probability && y(i, j) > 1.0f))
+        throw Error("Network: target Y(" + std::to_string(i) + ", " + std::to_string(j) + ") is " +
+                    std::to_string(y(i, j)) + ", but " + std::string(to_string(loss)) +
+                    (probability ? " takes targets in [0, 1]" : " takes targets >= 0"));
+}
+
+void Network::correct_softmax_rows(ConstMatrixView y, MatrixView dz, float scale) const {
+  // dL/dz_ij = scale (a_ij s_i - y_ij) with s_i = sum_j y_ij. The backend computed
+  // scale (a_ij - y_ij), right when s_i = 1 (one-hot rows sum to exactly 1 in any order); the
+  // other rows (multi-hot, all zero, unnormalized) are recomputed, so an all-zero row gives 0.
+  const ConstMatrixView a = activation(num_layers() - 1);
+  for (std::size_t i = 0; i < y.rows; ++i) {
+    double sum = 0.0;
+    for (std::size_t j = 0; j < y.cols; ++j) sum += y(i, j);
+    if (sum == 1.0) continue;
+    for (std::size_t j = 0; j < y.cols; ++j)
+      dz(i, j) = static_cast<float>(static_cast<double>(scale) * (a(i, j) * sum - y(i, j)));
+  }
 }
 
 double Network::loss(ConstMatrixView y) const {
@@ -233,15 +295,32 @@ double Network::loss(ConstMatrixView y) const {
   const std::size_t last = num_layers() - 1;
   const OpScope op(profiler_, Op::loss_value);
   const CallScope call(op, 0, Kernel::loss_value, y.rows, y.cols, 0);
-  return loss_value(architecture_.loss, pre_activation(last), activation(last), y);
+  const double mean = loss_value(architecture_.loss, pre_activation(last), activation(last), y);
+  return reduction_ == LossReduction::sum ? mean * static_cast<double>(batch_) : mean;
 }
 
-void Network::backward(ConstMatrixView y) {
+void Network::backward(ConstMatrixView y) { backward_into(y, nullptr); }
+
+void Network::backward(ConstMatrixView y, MatrixView input_gradient) {
+  backward_into(y, &input_gradient);
+}
+
+ConstMatrixView Network::output_gradient() const {
+  if (!has_gradients_)
+    throw Error("Network::output_gradient: no backward since the last forward");
+  return dz_[num_layers() - 1].view().top_rows(batch_);
+}
+
+void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient) {
   std::optional<PhaseScope> phase(std::in_place, profiler_, Phase::loss);
   check_targets(y);
+  if (input_gradient != nullptr &&
+      (input_gradient->rows != batch_ || input_gradient->cols != architecture_.inputs))
+    throw Error("Network::backward: the input gradient is " + shape_string(*input_gradient) +
+                " but X was " + std::to_string(batch_) + "x" + std::to_string(architecture_.inputs));
   const std::size_t n = batch_;
   const std::size_t last = num_layers() - 1;
-  const float scale = 1.0f / static_cast<float>(n);
+  const float scale = reduction_ == LossReduction::sum ? 1.0f : 1.0f / static_cast<float>(n);
   const std::size_t max_tasks = tasks_for(parallel_->threads(), backend_->block_invariant());
   {
     MatrixView dz = dz_[last].view().top_rows(n);
@@ -250,6 +329,7 @@ void Network::backward(ConstMatrixView y) {
       const CallScope call(op, 0, Kernel::loss_gradient, dz.rows, dz.cols, 0);
       backend_->loss_gradient(activation(last), y, scale, dz);
     }
+    if (architecture_.loss == Loss::softmax_cross_entropy) correct_softmax_rows(y, dz, scale);
     std::span<float> db{grads_.data() + bias_offset_[last], dz.cols};
     const bool fused = loss_fuses_output_activation(architecture_.loss);
     const CallScope call(op, 0, fused ? Kernel::column_sums : Kernel::dense_backward_activation,
@@ -277,7 +357,18 @@ void Network::backward(ConstMatrixView y) {
                        dz.block(0, o.col, n, o.cols), 0.0f, dw.block(o.row, o.col, o.rows, o.cols));
       });
     }
-    if (l == 0) break;
+    if (l == 0) {
+      if (input_gradient != nullptr) {  // dX = dZ[0] W[0]^T, cut as the dA products
+        const MatrixView dx = *input_gradient;
+        const WorkSplit dx_split = split_output(n, w.rows, w.cols, true, true, max_tasks);
+        parallel_->for_each(dx_split.count(), [&](std::size_t t) {
+          const OutputBlock o = dx_split.block(t);
+          backend_->gemm(Trans::N, Trans::T, 1.0f, dz.block(o.row, 0, o.rows, dz.cols),
+                         w.block(o.col, 0, o.cols, w.cols), 0.0f, dx.block(o.row, o.col, o.rows, o.cols));
+        });
+      }
+      break;
+    }
     // dA[l-1] = dZ W^T, turned into dZ[l-1] in place, with db[l-1] reduced while it is hot. A
     // block of columns holds every row, so its bias gradient is complete; softmax couples the
     // columns of a row, so it is cut by rows and finished after.
@@ -311,6 +402,7 @@ void Network::backward(ConstMatrixView y) {
       backend_->dense_backward_activation(g, z, a, da, da, db);
     }
   }
+  has_gradients_ = true;
 }
 
 }  // namespace mlpk

@@ -45,6 +45,19 @@ std::string diverged(std::uint64_t epoch, std::size_t step, std::size_t steps, c
          " (lower the learning rate, or clip the gradients); nothing of this epoch was saved";
 }
 
+// The loss of the last forward averaged over its rows, under either reduction.
+double mean_loss(const Network& net, ConstMatrixView y) {
+  const double loss = net.loss(y);
+  return net.loss_reduction() == LossReduction::sum ? loss / static_cast<double>(y.rows) : loss;
+}
+
+// y' = (1 - e) y + e / K, in place on a batch's copy of the targets.
+void smooth_labels(MatrixView y, float e) {
+  const double keep = 1.0 - static_cast<double>(e), spread = static_cast<double>(e) / static_cast<double>(y.cols);
+  for (std::size_t i = 0; i < y.rows; ++i)
+    for (std::size_t j = 0; j < y.cols; ++j) y(i, j) = static_cast<float>(keep * y(i, j) + spread);
+}
+
 }  // namespace
 
 Evaluation evaluate(Network& net, const Dataset& data, std::size_t batch_size) {
@@ -60,7 +73,7 @@ Evaluation evaluate(Network& net, const Dataset& data, std::size_t batch_size) {
     const ConstMatrixView x = data.features.view().block(first, 0, count, data.dimensions());
     const ConstMatrixView y = data.targets.view().block(first, 0, count, data.targets.cols());
     const ConstMatrixView out = net.forward(x);
-    total += net.loss(y) * static_cast<double>(count);
+    total += mean_loss(net, y) * static_cast<double>(count);
     if (labelled)
       e.confusion.add(std::span(data.labels).subspan(first, count), predicted_classes(out));
   }
@@ -76,6 +89,30 @@ Trainer::Trainer(Network& net, Optimizer& optimizer, TrainerOptions options)
     throw Error("Trainer: the batch size " + std::to_string(options_.batch_size) + " is more than " +
                 std::to_string(kMaxBatchSize));
   state_.rng_state = options_.seed;
+  const float smoothing = options_.label_smoothing;
+  if (!(smoothing >= 0.0f && smoothing < 1.0f))
+    throw Error("Trainer: label smoothing must be in [0, 1), not " + std::to_string(smoothing));
+  if (smoothing > 0.0f && net_.architecture().loss != Loss::softmax_cross_entropy)
+    throw Error("Trainer: label smoothing needs the softmax-ce loss, not " +
+                std::string(to_string(net_.architecture().loss)));
+  const EarlyStopping& e = options_.early_stopping;
+  if (e.monitor != EarlyStoppingMonitor::none && e.patience == 0)
+    throw Error("Trainer: early stopping needs a patience of at least 1 epoch");
+  if (!(e.min_delta >= 0.0 && std::isfinite(e.min_delta)))
+    throw Error("Trainer: early stopping's min_delta must be a finite number >= 0, not " +
+                std::to_string(e.min_delta));
+}
+
+bool Trainer::improves(const Evaluation& validation) {
+  const bool by_loss = options_.early_stopping.monitor == EarlyStoppingMonitor::validation_loss;
+  const double value = by_loss ? validation.loss : validation.accuracy;
+  const double delta = options_.early_stopping.min_delta;
+  if (best_value_ && (by_loss ? !(value < *best_value_ - delta) : !(value > *best_value_ + delta)))
+    return false;
+  best_value_ = value;
+  const std::span<const float> p = net_.parameters();
+  std::copy(p.begin(), p.end(), best_parameters_.begin());
+  return true;
 }
 
 std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* validation) {
@@ -85,7 +122,28 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
   const bool labelled = !train.labels.empty();
   Tensor x(bs, train.dimensions()), y(bs, train.targets.cols());
   std::vector<EpochReport> reports;
-  while (state_.epoch < options_.epochs) {
+  const bool early_stopping = options_.early_stopping.monitor != EarlyStoppingMonitor::none;
+  const bool validating = validation != nullptr && validation->size() > 0;
+  if (early_stopping && !validating)
+    throw Error("Trainer::fit: early stopping needs a non-empty validation set");
+  std::uint64_t epochs_without_improvement = 0;
+  bool patience_ran_out = false;
+  best_value_.reset();
+  best_epoch_ = 0;
+  stopped_early_ = false;
+  if (early_stopping) {
+    best_parameters_.resize(net_.parameters().size());  // once: each improvement copies into it
+    if (state_.epoch > 0) {  // resumed: the weights to beat are the ones resumed from
+      const Evaluation resumed = evaluate(net_, *validation);
+      if (!std::isfinite(resumed.loss))
+        throw Error("Trainer::fit: the validation loss of the weights resumed after epoch " +
+                    std::to_string(state_.epoch) + " is " + std::to_string(resumed.loss) +
+                    ": early stopping has nothing to compare with");
+      improves(resumed);
+      best_epoch_ = state_.epoch;
+    }
+  }
+  while (state_.epoch < options_.epochs && !patience_ran_out) {
     const auto start = Clock::now();
     const auto order = shuffled_indices(n, state_.rng_state);
     EpochReport report;
@@ -95,9 +153,10 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
     for (std::size_t b = 0; b < batches; ++b) {
       const std::size_t first = b * bs, count = std::min(bs, n - first);
       gather_batch(train, order, first, count, x, y);
+      if (options_.label_smoothing > 0.0f) smooth_labels(y.view().top_rows(count), options_.label_smoothing);
       const ConstMatrixView xb = x.view().top_rows(count), yb = y.view().top_rows(count);
       const ConstMatrixView out = net_.forward(xb);
-      const double loss = net_.loss(yb);
+      const double loss = mean_loss(net_, yb);
       if (!std::isfinite(loss))
         throw Error(diverged(report.epoch, b + 1, batches, "the batch loss is " + std::to_string(loss)));
       loss_sum += loss * static_cast<double>(count);
@@ -125,15 +184,29 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
     report.samples_per_second = static_cast<double>(n) / std::max(report.seconds, 1e-9);
     report.train_loss = loss_sum / static_cast<double>(n);
     report.train_accuracy = labelled ? static_cast<double>(right) / static_cast<double>(n) : 0.0;
-    if (validation != nullptr && validation->size() > 0) {
+    if (validating) {
       report.validation = evaluate(net_, *validation);
       if (!std::isfinite(report.validation->loss))  // finite but huge weights overflow
         throw Error(diverged(report.epoch, batches, batches,
                              "the validation loss is " + std::to_string(report.validation->loss)));
     }
+    if (early_stopping) {
+      if (improves(*report.validation)) {
+        best_epoch_ = report.epoch;
+        epochs_without_improvement = 0;
+      } else {
+        patience_ran_out = ++epochs_without_improvement >= options_.early_stopping.patience;
+      }
+      report.best_epoch = best_epoch_;
+    }
     ++state_.epoch;
     reports.push_back(report);
     if (on_epoch) on_epoch(report);
+  }
+  stopped_early_ = patience_ran_out && state_.epoch < options_.epochs;
+  if (early_stopping && best_value_) {
+    const std::span<float> p = net_.parameters();
+    std::copy(best_parameters_.begin(), best_parameters_.end(), p.begin());
   }
   return reports;
 }

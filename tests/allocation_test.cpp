@@ -103,6 +103,34 @@ TEST_P(Allocation, SteadyStateStepAllocatesNothing) {
   }
 }
 
+// backward with an input gradient, on target rows that take softmax-CE's corrected gradient
+// (multi-hot, all zero), allocates nothing either.
+TEST_P(Allocation, InputGradientAndNonNormalizedTargetsAllocateNothing) {
+  Network net(Architecture::parse("50-32-10", Activation::tanh, Loss::softmax_cross_entropy),
+              create_backend(GetParam()));
+  net.set_threads(2);
+  GuardedMatrix x(16, 50), y(16, 10), dx(16, 50);
+  x.fill(2);
+  for (std::size_t i = 1; i < 16; ++i) y.at(i, i % 10) = y.at(i, (i + 3) % 10) = 1.0f;  // row 0: zero
+  for (int warm_up = 0; warm_up < 2; ++warm_up) {
+    net.forward(x.view());
+    net.backward(y.view(), dx.view());
+  }
+  std::vector<std::size_t> per_step;
+  per_step.reserve(3);
+  for (int step = 0; step < 3; ++step) {
+    const std::size_t before = allocations.load();
+    net.forward(x.view());
+    net.backward(y.view(), dx.view());
+    per_step.push_back(allocations.load() - before);
+  }
+  if (net.backend().allocation_free()) {
+    EXPECT_EQ(per_step, std::vector<std::size_t>(3, 0));
+  } else {
+    for (std::size_t count : per_step) EXPECT_LE(count, 2 * per_step.front() + 16);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryBackend, Allocation, testing::ValuesIn(backend_specs()), spec_test_name);
 
 }  // namespace

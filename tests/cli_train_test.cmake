@@ -73,6 +73,61 @@ if(NOT out MATCHES "\"epochs\": 25," OR NOT out MATCHES "\"epochs_run\": 5,")
   message(FATAL_ERROR "resume: ${out}")
 endif()
 
+# Early stopping on the validation accuracy with a min-delta nothing can beat: epoch 1 is kept,
+# training stops after --patience 2 more, and the saved model is epoch 1's (its checkpoint
+# resumes to the same answer).
+expect_ok(${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv --label-column 3
+          --layers 3-8-2 --epochs 20 --batch-size 8 --lr 0.01 --schedule constant --seed 3 --quiet --validation-fraction 0.25
+          --early-stopping accuracy --patience 2 --min-delta 1 --save ${WORK}/early.mlpk)
+if(NOT out MATCHES "\"best_epoch\": 1," OR NOT out MATCHES "\"epochs_run\": 3,"
+   OR NOT out MATCHES "\"stopped_early\": true")
+  message(FATAL_ERROR "early stopping: ${out}")
+endif()
+string(REGEX MATCH "\"test_loss\": [^,]*" early_loss "${out}")
+expect_ok(${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv --label-column 3
+          --layers 3-8-2 --epochs 1 --batch-size 8 --lr 0.01 --schedule constant --seed 3 --quiet --validation-fraction 0.25)
+string(REGEX MATCH "\"test_loss\": [^,]*" one_epoch_loss "${out}")
+if(NOT early_loss STREQUAL one_epoch_loss)
+  message(FATAL_ERROR "the kept model is not epoch 1's: ${early_loss} vs ${one_epoch_loss}")
+endif()
+expect_ok(${MLPK} eval --model ${WORK}/early.mlpk --test-csv ${WORK}/test.csv --label-column 3)
+string(REGEX MATCH "\"loss\": [^,]*" saved_loss "${out}")
+string(REPLACE "test_loss" "loss" one_epoch_eval "${one_epoch_loss}")
+if(NOT saved_loss STREQUAL one_epoch_eval)
+  message(FATAL_ERROR "the saved model is not epoch 1's: ${saved_loss} vs ${one_epoch_eval}")
+endif()
+expect_ok(${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv --label-column 3
+          --layers 3-8-2 --epochs 20 --batch-size 8 --lr 0.01 --schedule constant --seed 3 --quiet --validation-fraction 0.25
+          --early-stopping accuracy --patience 2 --min-delta 1 --resume ${WORK}/early.mlpk)
+string(REGEX MATCH "\"test_loss\": [^,]*" resumed_loss "${out}")
+if(NOT resumed_loss STREQUAL early_loss OR NOT out MATCHES "\"best_epoch\": 1,")
+  message(FATAL_ERROR "resumed early stopping: ${out}")
+endif()
+expect_error("--early-stopping loss needs a validation set" ${MLPK} train --train-csv ${WORK}/train.csv
+             --test-csv ${WORK}/test.csv --label-column 3 --validation-fraction 0 --early-stopping loss)
+expect_error("--early-stopping" ${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv
+             --early-stopping val_loss)
+expect_error("--patience" ${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv
+             --early-stopping loss --patience 0)
+expect_error("--min-delta" ${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv
+             --early-stopping loss --min-delta -1)
+
+# One-cycle and label smoothing train the separable set perfectly; bad values are refused.
+expect_ok(${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv --label-column 3
+          --layers 3-8-2 --epochs 10 --batch-size 8 --lr 0.01 --seed 3 --quiet
+          --schedule one-cycle --label-smoothing 0.1)
+if(NOT out MATCHES "\"test_accuracy\": 1[,}]" OR NOT out MATCHES "\"schedule\": \"one-cycle\"")
+  message(FATAL_ERROR "one-cycle with label smoothing: ${out}")
+endif()
+expect_error("label smoothing must be in \\[0, 1\\)" ${MLPK} train --train-csv ${WORK}/train.csv
+             --test-csv ${WORK}/test.csv --label-column 3 --label-smoothing 1)
+expect_error("--label-smoothing" ${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv
+             --label-smoothing nan)
+expect_error("label smoothing needs the softmax-ce loss" ${MLPK} train --train-csv ${WORK}/train.csv
+             --test-csv ${WORK}/test.csv --label-column 3 --loss mse --label-smoothing 0.1)
+expect_error("unknown learning-rate schedule.*one-cycle" ${MLPK} train --train-csv ${WORK}/train.csv
+             --test-csv ${WORK}/test.csv --label-column 3 --schedule onecycle)
+
 # Bad input: one line, exit code 2.
 expect_error("--save .*cannot be written" ${MLPK} train --train-csv ${WORK}/train.csv
                    --test-csv ${WORK}/test.csv --save ${WORK}/no/such/dir/m.mlpk)

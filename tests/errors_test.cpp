@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <tuple>
 
 namespace mlpk::test {
 namespace {
@@ -71,6 +72,56 @@ TEST(Errors, NetworkRejectsWrongShapesAndNonFiniteData) {
   EXPECT_THAT([&] { net.loss(y.view()); },
               ThrowsMessage<Error>(HasSubstr("targets Y has a non-finite value (inf) at row 4, column 0")));
   EXPECT_THAT([&] { net.weights(2); }, ThrowsMessage<Error>(HasSubstr("layer 2 does not exist")));
+}
+
+// Targets on which the loss has no minimum: rejected, naming the element, by loss and backward.
+TEST(Errors, NetworkRejectsTargetsTheLossCannotTake) {
+  for (const auto& [loss, output, bad, message] :
+       {std::tuple{Loss::softmax_cross_entropy, Activation::softmax, -0.5f, "softmax-ce takes targets >= 0"},
+        std::tuple{Loss::sigmoid_binary_cross_entropy, Activation::sigmoid, 1.5f, "sigmoid-bce takes targets in [0, 1]"},
+        std::tuple{Loss::sigmoid_binary_cross_entropy, Activation::sigmoid, -0.25f, "sigmoid-bce takes targets in [0, 1]"}}) {
+    Network net(Architecture{2, {{3, output}}, loss}, reference());
+    GuardedMatrix x(2, 2), y(2, 3);
+    x.fill(1);
+    y.at(1, 2) = bad;
+    net.forward(x.view());
+    const std::string where = "target Y(1, 2) is " + std::to_string(bad);
+    EXPECT_THAT([&] { net.loss(y.view()); }, ThrowsMessage<Error>(AllOf(HasSubstr(where), HasSubstr(message))));
+    EXPECT_THAT([&] { net.backward(y.view()); }, ThrowsMessage<Error>(AllOf(HasSubstr(where), HasSubstr(message))));
+  }
+  // The edges are valid: 0 and 1 for BCE, any size >= 0 for softmax-CE, anything for MSE.
+  Network bce(Architecture{2, {{2, Activation::sigmoid}}, Loss::sigmoid_binary_cross_entropy}, reference());
+  Network ce(Architecture{2, {{2, Activation::softmax}}, Loss::softmax_cross_entropy}, reference());
+  Network mse(Architecture{2, {{2, Activation::identity}}, Loss::mean_squared_error}, reference());
+  GuardedMatrix x(1, 2), edges(1, 2), large(1, 2);
+  edges.at(0, 1) = 1.0f;
+  large.at(0, 0) = 7.0f;
+  large.at(0, 1) = -3.0f;
+  bce.forward(x.view());
+  EXPECT_NO_THROW(bce.backward(edges.view()));
+  ce.forward(x.view());
+  large.at(0, 1) = 3.0f;
+  EXPECT_NO_THROW(ce.backward(large.view()));
+  mse.forward(x.view());
+  large.at(0, 1) = -3.0f;
+  EXPECT_NO_THROW(mse.backward(large.view()));
+}
+
+TEST(Errors, InputAndOutputGradientMisuseIsNamed) {
+  Network net(Architecture{4, {{3, Activation::softmax}}, Loss::softmax_cross_entropy}, reference());
+  GuardedMatrix x(5, 4), y(5, 3), dx(5, 4), wrong(5, 3);
+  EXPECT_THAT([&] { net.backward(y.view(), dx.view()); }, ThrowsMessage<Error>(HasSubstr("before forward")));
+  EXPECT_THAT([&] { net.output_gradient(); },
+              ThrowsMessage<Error>(HasSubstr("no backward since the last forward")));
+  x.fill(1);
+  y.at(0, 0) = 1.0f;
+  net.forward(x.view());
+  EXPECT_THAT([&] { net.output_gradient(); },
+              ThrowsMessage<Error>(HasSubstr("no backward since the last forward")));
+  EXPECT_THAT([&] { net.backward(y.view(), wrong.view()); },
+              ThrowsMessage<Error>(HasSubstr("the input gradient is 5x3 but X was 5x4")));
+  net.backward(y.view(), dx.view());
+  EXPECT_EQ(net.output_gradient().rows, 5u);
 }
 
 TEST(Errors, OptimizerAndViewsRejectNonsense) {

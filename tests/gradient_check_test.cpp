@@ -46,6 +46,49 @@ GuardedMatrix targets_for(Loss loss, std::size_t n, std::size_t k) {
   return y;
 }
 
+// After net.forward(x) and net.backward(y[, dx]): every dW and db (and each element of the input
+// gradient `input_gradient` when given) against central finite differences of the
+// double-precision network, and the loss against its loss.
+void expect_gradients_match(const Network& net, ConstMatrixView x, ConstMatrixView y,
+                            const GuardedMatrix* input_gradient = nullptr) {
+  DoubleMlp mlp(net);
+  DMatrix dx = to_double(x);
+  const DMatrix dy = to_double(y);
+  EXPECT_NEAR(net.loss(y), mlp.loss(dx, dy), 1e-5 * std::max(1.0, std::abs(mlp.loss(dx, dy))));
+  constexpr double h = 1e-5;
+  std::size_t failures = 0;
+  const auto numeric = [&](double& parameter) {
+    const double saved = parameter;
+    parameter = saved + h;
+    const double up = mlp.loss(dx, dy);
+    parameter = saved - h;
+    const double down = mlp.loss(dx, dy);
+    parameter = saved;
+    return (up - down) / (2 * h);
+  };
+  const auto check = [&](double analytic, double expected, const std::string& where) {
+    // float32 forward/backward against a double derivative: 1e-4 absolute + 1e-3 relative.
+    if (!(std::abs(analytic - expected) <= 1e-4 + 1e-3 * std::abs(expected)) && ++failures <= 5)
+      ADD_FAILURE() << where << ": backprop " << analytic << ", finite difference " << expected;
+  };
+  for (std::size_t l = 0; l < net.num_layers(); ++l) {
+    const ConstMatrixView dw = net.weight_gradient(l);
+    for (std::size_t i = 0; i < dw.rows; ++i)
+      for (std::size_t j = 0; j < dw.cols; ++j)
+        check(dw(i, j), numeric(mlp.w[l][i][j]),
+              "dW[" + std::to_string(l) + "](" + std::to_string(i) + "," + std::to_string(j) + ")");
+    const auto db = net.bias_gradient(l);
+    for (std::size_t j = 0; j < db.size(); ++j)
+      check(db[j], numeric(mlp.b[l][j]), "db[" + std::to_string(l) + "][" + std::to_string(j) + "]");
+  }
+  if (input_gradient != nullptr)
+    for (std::size_t i = 0; i < x.rows; ++i)
+      for (std::size_t k = 0; k < x.cols; ++k)
+        check(input_gradient->at(i, k), numeric(dx[i][k]),
+              "dX(" + std::to_string(i) + "," + std::to_string(k) + ")");
+  EXPECT_EQ(failures, 0u);
+}
+
 class GradientCheck : public testing::TestWithParam<std::string> {};
 
 TEST_P(GradientCheck, MatchesCentralFiniteDifferences) {
@@ -68,40 +111,111 @@ TEST_P(GradientCheck, MatchesCentralFiniteDifferences) {
     GuardedMatrix x(n, 4);
     x.fill(3, -2.0f, 2.0f);
     const GuardedMatrix y = targets_for(c.loss, n, 3);
+    GuardedMatrix dx(n, 4, 3);  // strided, with NaN guards the product must not touch
+    net.forward(x.view());
+    net.backward(y.view(), dx.view());
+    EXPECT_TRUE(dx.guards_intact());
+    expect_gradients_match(net, x.view(), y.view(), &dx);
+  }
+}
+
+// Softmax-CE's fused (A - Y)/n is its gradient only for rows summing to 1: rows that do not
+// (multi-hot, all zero, soft and unnormalized) get (A sum(Y) - Y)/n.
+TEST_P(GradientCheck, SoftmaxCrossEntropyOnTargetRowsThatDoNotSumToOne) {
+  std::shared_ptr<Backend> backend = create_backend(GetParam());
+  for (std::size_t depth : {1u, 3u}) {
+    SCOPED_TRACE("depth " + std::to_string(depth));
+    Network net(architecture_for({depth, Activation::tanh, Loss::softmax_cross_entropy, Activation::identity}),
+                backend);
+    net.initialize(depth + 7, Init::xavier_normal);
+    const float rows[][3] = {{1, 1, 0}, {0, 0, 0}, {0.2f, 0.3f, 0.1f}, {2, 0, 1}, {0, 1, 0}, {0.5f, 0.25f, 0.25f}};
+    GuardedMatrix x(6, 4), y(6, 3);
+    x.fill(5, -2.0f, 2.0f);
+    for (std::size_t i = 0; i < 6; ++i)
+      for (std::size_t j = 0; j < 3; ++j) y.at(i, j) = rows[i][j];
     net.forward(x.view());
     net.backward(y.view());
-
-    DoubleMlp mlp(net);
-    const DMatrix dx = to_double(x.view()), dy = to_double(y.view());
-    EXPECT_NEAR(net.loss(y.view()), mlp.loss(dx, dy), 1e-5 * std::max(1.0, mlp.loss(dx, dy)));
-    constexpr double h = 1e-5;
-    std::size_t failures = 0;
-    for (std::size_t l = 0; l < net.num_layers(); ++l) {
-      const auto numeric = [&](double& parameter) {
-        const double saved = parameter;
-        parameter = saved + h;
-        const double up = mlp.loss(dx, dy);
-        parameter = saved - h;
-        const double down = mlp.loss(dx, dy);
-        parameter = saved;
-        return (up - down) / (2 * h);
-      };
-      const auto check = [&](double analytic, double expected, const std::string& where) {
-        // float32 forward/backward against a double derivative: 1e-4 absolute + 1e-3 relative.
-        if (!(std::abs(analytic - expected) <= 1e-4 + 1e-3 * std::abs(expected)) && ++failures <= 5)
-          ADD_FAILURE() << where << ": backprop " << analytic << ", finite difference " << expected;
-      };
-      const ConstMatrixView dw = net.weight_gradient(l);
-      for (std::size_t i = 0; i < dw.rows; ++i)
-        for (std::size_t j = 0; j < dw.cols; ++j)
-          check(dw(i, j), numeric(mlp.w[l][i][j]),
-                "dW[" + std::to_string(l) + "](" + std::to_string(i) + "," + std::to_string(j) + ")");
-      const auto db = net.bias_gradient(l);
-      for (std::size_t j = 0; j < db.size(); ++j)
-        check(db[j], numeric(mlp.b[l][j]), "db[" + std::to_string(l) + "][" + std::to_string(j) + "]");
-    }
-    EXPECT_EQ(failures, 0u);
+    expect_gradients_match(net, x.view(), y.view());
   }
+}
+
+// backward(y, dX) leaves the parameter gradients exactly as backward(y) computes them, and
+// output_gradient() is dL/dZ of the output layer: (A - Y)/n for one-hot softmax-CE rows, and
+// (A sum(Y) - Y)/n for the others.
+TEST_P(GradientCheck, InputGradientChangesNothingElseAndOutputGradientIsDlDz) {
+  std::shared_ptr<Backend> backend = create_backend(GetParam());
+  Network net(architecture_for({3, Activation::gelu, Loss::softmax_cross_entropy, Activation::identity}),
+              backend);
+  net.initialize(4);
+  GuardedMatrix x(5, 4), y(5, 3), dx(5, 4);
+  x.fill(2, -2.0f, 2.0f);
+  for (std::size_t i = 0; i < 5; ++i) y.at(i, i % 3) = 1.0f;
+  y.at(4, 0) = 1.0f;  // a multi-hot row: sums to 2
+  net.forward(x.view());
+  net.backward(y.view());
+  const std::vector<float> plain(net.gradients().begin(), net.gradients().end());
+  net.backward(y.view(), dx.view());
+  EXPECT_EQ(std::vector<float>(net.gradients().begin(), net.gradients().end()), plain);
+  const ConstMatrixView dz = net.output_gradient(), a = net.activation(net.num_layers() - 1);
+  ASSERT_EQ(dz.rows, 5u);
+  ASSERT_EQ(dz.cols, 3u);
+  for (std::size_t i = 0; i < 5; ++i)
+    for (std::size_t j = 0; j < 3; ++j) {
+      const double sum = i == 4 ? 2.0 : 1.0;
+      EXPECT_NEAR(dz(i, j), (a(i, j) * sum - y.at(i, j)) / 5.0, 1e-7) << i << "," << j;
+    }
+  // dX of the first layer's dZ: dX = dZ[1] W[1]^T, here against the finite differences.
+  expect_gradients_match(net, x.view(), y.view(), &dx);
+  // Until the next forward only: then there is no backward to read.
+  net.forward(x.view());
+  EXPECT_THROW(net.output_gradient(), Error);
+  GuardedMatrix wrong(5, 3);
+  EXPECT_THROW(net.backward(y.view(), wrong.view()), Error);
+  GuardedMatrix short_dx(4, 4);
+  EXPECT_THROW(net.backward(y.view(), short_dx.view()), Error);
+}
+
+// LossReduction::sum is n times the mean, gradients included. n = 4 is a power of two, so the
+// two differ by an exact scaling: every gradient, dX and dL/dZ is exactly 4 times the mean's.
+TEST_P(GradientCheck, SumReductionIsExactlyNTimesTheMean) {
+  std::shared_ptr<Backend> backend = create_backend(GetParam());
+  for (Loss loss : kAllLosses) {
+    SCOPED_TRACE(std::string(to_string(loss)));
+    const Architecture architecture = architecture_for({3, Activation::tanh, loss, Activation::identity});
+    Network mean(architecture, backend), sum(architecture, backend);
+    mean.initialize(8);
+    sum.initialize(8);
+    sum.set_loss_reduction(LossReduction::sum);
+    EXPECT_EQ(sum.loss_reduction(), LossReduction::sum);
+    GuardedMatrix x(4, 4), dx_mean(4, 4), dx_sum(4, 4);
+    x.fill(6, -2.0f, 2.0f);
+    const GuardedMatrix y = targets_for(loss, 4, 3);
+    mean.forward(x.view());
+    sum.forward(x.view());
+    mean.backward(y.view(), dx_mean.view());
+    sum.backward(y.view(), dx_sum.view());
+    EXPECT_NEAR(sum.loss(y.view()), 4.0 * mean.loss(y.view()), 1e-12 * sum.loss(y.view()));
+    for (std::size_t i = 0; i < mean.gradients().size(); ++i)
+      ASSERT_EQ(sum.gradients()[i], 4.0f * mean.gradients()[i]) << "gradient " << i;
+    for (std::size_t i = 0; i < 4; ++i) {
+      for (std::size_t k = 0; k < 4; ++k) EXPECT_EQ(dx_sum.at(i, k), 4.0f * dx_mean.at(i, k));
+      for (std::size_t j = 0; j < 3; ++j)
+        EXPECT_EQ(sum.output_gradient()(i, j), 4.0f * mean.output_gradient()(i, j));
+    }
+  }
+}
+
+// An all-zero target row has zero loss and must contribute exactly nothing to the gradient.
+TEST_P(GradientCheck, AnAllZeroSoftmaxTargetRowContributesNothing) {
+  std::shared_ptr<Backend> backend = create_backend(GetParam());
+  Network net(architecture_for({2, Activation::relu, Loss::softmax_cross_entropy, Activation::identity}),
+              backend);
+  GuardedMatrix x(2, 4), y(2, 3);
+  x.fill(9, -2.0f, 2.0f);
+  net.forward(x.view());
+  net.backward(y.view());
+  EXPECT_EQ(net.loss(y.view()), 0.0);
+  for (const float g : net.gradients()) EXPECT_EQ(g, 0.0f);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, GradientCheck, testing::ValuesIn(backend_specs()), spec_test_name);

@@ -32,7 +32,7 @@ TEST(FashionMnistAccuracy, TwoEpochsReach84Percent) {
   net.initialize(1);
   OptimizerOptions o;
   o.learning_rate = 1e-3f;
-  Adam adam(o, false);
+  Adam adam(o);
   Trainer trainer(net, adam, TrainerOptions{2, 32, 1});
   const auto reports = trainer.fit(train);
   const Evaluation e = evaluate(net, test);

@@ -242,7 +242,7 @@ TEST_F(HostileModelFile, NonFiniteParametersAreNeitherReadNorSaved) {
 
 TEST_F(HostileModelFile, AbsurdCheckpointStepCountIsRejected) {
   Network net(Architecture::parse("3-4-2", Activation::relu, Loss::softmax_cross_entropy), reference());
-  Adam adam(OptimizerOptions{}, false);
+  Adam adam(OptimizerOptions{});
   Tensor x(2, 3), y(2, 2);
   y(0, 0) = y(1, 1) = 1.0f;
   train_batch(net, adam, x, y);

@@ -153,7 +153,7 @@ TEST_F(ModelFileRejects, DirectoriesFifosAndDevicesByName) {
 TEST(Resume, RejectsOtherArchitectureOptimizerAndMissingCheckpoint) {
   TempDir dir;
   Network net(small_architecture(), backend());
-  Adam adam(OptimizerOptions{}, false);
+  Adam adam(OptimizerOptions{});
   TrainingState state;
   save_model(dir / "plain.mlpk", net);
   EXPECT_THAT(error_of([&] { resume_from(dir / "plain.mlpk", net, adam, state); }), HasSubstr("no training checkpoint"));
@@ -223,11 +223,7 @@ TEST(Resume, BitIdenticalToAnUninterruptedRun) {
 TEST(Trainer, LearnsBlobsAndReportsEveryEpoch) {
   Network net(small_architecture(), backend());
   net.initialize(1);
-  Adam adam([] {
-    OptimizerOptions o;
-    o.learning_rate = 0.02f;
-    return o;
-  }(), false);
+  Adam adam(0.02f);
   Trainer trainer(net, adam, TrainerOptions{15, 16, 1});
   std::size_t epochs = 0, batches = 0;
   trainer.on_epoch = [&](const EpochReport&) { ++epochs; };
@@ -241,6 +237,221 @@ TEST(Trainer, LearnsBlobsAndReportsEveryEpoch) {
   EXPECT_GT(e.accuracy, 0.9);
   EXPECT_EQ(e.confusion.total(), 150u);
   EXPECT_NEAR(e.accuracy, reports.back().validation->accuracy, 1e-12);
+}
+
+// --- early stopping ---------------------------------------------------------------------------
+
+TrainerOptions early_stopping_options(std::uint64_t epochs, EarlyStoppingMonitor monitor,
+                                      std::uint64_t patience, double min_delta) {
+  TrainerOptions t{epochs, 16, 5};
+  t.early_stopping = {monitor, patience, min_delta};
+  return t;
+}
+
+std::vector<float> parameters_of(const Network& net) { return {net.parameters().begin(), net.parameters().end()}; }
+
+// A min_delta that no accuracy can beat: epoch 1 is kept, patience 3 stops after epoch 4, and
+// the network ends with exactly the weights of a plain one-epoch run.
+TEST(EarlyStopping, StopsAfterPatienceAndRestoresTheBestEpochsWeights) {
+  const Dataset data = blobs(100, 7), validation = blobs(30, 8);
+  Network one(small_architecture(), backend());
+  one.initialize(3);
+  Sgd sgd_one(0.05f);
+  Trainer(one, sgd_one, TrainerOptions{1, 16, 5}).fit(data, &validation);
+
+  Network net(small_architecture(), backend());
+  net.initialize(3);
+  Sgd sgd(0.05f);
+  Trainer trainer(net, sgd, early_stopping_options(20, EarlyStoppingMonitor::validation_accuracy, 3, 1.0));
+  std::vector<std::uint64_t> best_epochs;
+  trainer.on_epoch = [&](const EpochReport& r) { best_epochs.push_back(r.best_epoch); };
+  const auto reports = trainer.fit(data, &validation);
+  EXPECT_EQ(reports.size(), 4u);
+  EXPECT_EQ(best_epochs, (std::vector<std::uint64_t>{1, 1, 1, 1}));
+  EXPECT_EQ(trainer.best_epoch(), 1u);
+  EXPECT_TRUE(trainer.stopped_early());
+  EXPECT_EQ(trainer.state().epoch, 4u);
+  EXPECT_EQ(parameters_of(net), parameters_of(one));
+}
+
+// On the validation loss: the kept epoch is the first minimum of the reported losses, the run
+// stops `patience` epochs after it (or runs out of epochs), and the network evaluates to it.
+TEST(EarlyStopping, KeepsTheEpochOfTheLowestValidationLoss) {
+  const Dataset data = blobs(60, 7), validation = blobs(30, 8);
+  Network net(small_architecture(), backend());
+  net.initialize(3);
+  Adam adam(0.3f);  // too high a rate: the validation loss jumps about
+  Trainer trainer(net, adam, early_stopping_options(40, EarlyStoppingMonitor::validation_loss, 4, 0.0));
+  const auto reports = trainer.fit(data, &validation);
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < reports.size(); ++i)
+    if (reports[i].validation->loss < reports[best].validation->loss) best = i;
+  EXPECT_EQ(trainer.best_epoch(), best + 1);
+  EXPECT_EQ(reports.back().best_epoch, best + 1);
+  EXPECT_TRUE(trainer.stopped_early());
+  EXPECT_EQ(reports.size(), best + 1 + 4);
+  EXPECT_EQ(evaluate(net, validation).loss, reports[best].validation->loss);
+}
+
+// The min_delta margin: with the loss monitored, an improvement smaller than min_delta does not
+// count, so the kept epoch is the first whose loss beats the previous best by more than it.
+TEST(EarlyStopping, SmallImprovementsDoNotCountUnderMinDelta) {
+  const Dataset data = blobs(100, 7), validation = blobs(30, 8);
+  Network net(small_architecture(), backend());
+  net.initialize(3);
+  Sgd sgd(0.05f);
+  const double min_delta = 0.05;
+  Trainer trainer(net, sgd, early_stopping_options(30, EarlyStoppingMonitor::validation_loss, 2, min_delta));
+  const auto reports = trainer.fit(data, &validation);
+  double best = reports[0].validation->loss;
+  std::uint64_t kept = 1, waited = 0;
+  for (std::size_t i = 1; i < reports.size() && waited < 2; ++i) {
+    if (reports[i].validation->loss < best - min_delta) {
+      best = reports[i].validation->loss;
+      kept = i + 1;
+      waited = 0;
+    } else {
+      ++waited;
+    }
+    EXPECT_EQ(reports[i].best_epoch, kept);
+  }
+  EXPECT_EQ(trainer.best_epoch(), kept);
+  EXPECT_EQ(evaluate(net, validation).loss, best);
+}
+
+TEST(EarlyStopping, RejectsNoValidationSetZeroPatienceAndABadMinDelta) {
+  const Dataset data = blobs(30, 1);
+  Network net(small_architecture(), backend());
+  Sgd sgd(0.1f);
+  Trainer trainer(net, sgd, early_stopping_options(3, EarlyStoppingMonitor::validation_loss, 2, 0.0));
+  EXPECT_THAT(error_of([&] { trainer.fit(data); }), HasSubstr("early stopping needs a non-empty validation set"));
+  const Dataset empty;
+  EXPECT_THAT(error_of([&] { trainer.fit(data, &empty); }), HasSubstr("validation set"));
+  EXPECT_THAT(error_of([&] { Trainer(net, sgd, early_stopping_options(3, EarlyStoppingMonitor::validation_loss, 0, 0.0)); }),
+              HasSubstr("patience of at least 1"));
+  EXPECT_THAT(error_of([&] { Trainer(net, sgd, early_stopping_options(3, EarlyStoppingMonitor::validation_loss, 1, -0.1)); }),
+              HasSubstr("min_delta"));
+  EXPECT_THAT(error_of([&] { Trainer(net, sgd, early_stopping_options(3, EarlyStoppingMonitor::validation_loss, 1, std::nan(""))); }),
+              HasSubstr("min_delta"));
+}
+
+// Weights resumed with a validation loss that is not finite cannot be the best so far: refused.
+TEST(EarlyStopping, RefusesResumedWeightsWhoseValidationLossIsNotFinite) {
+  Network net(Architecture::parse("1-2", Activation::identity, Loss::softmax_cross_entropy), backend());
+  net.weights(0)(0, 0) = 1e10f;
+  net.weights(0)(0, 1) = -1e10f;
+  Dataset train, validation;
+  train.features = Tensor(2, 1);
+  train.labels = {0, 1};
+  validation.features = Tensor(1, 1);
+  validation.features(0, 0) = 1e30f;  // Z = (inf, -inf): the loss is not a number
+  validation.labels = {0};
+  for (Dataset* d : {&train, &validation}) {
+    d->classes = 2;
+    one_hot(*d);
+  }
+  Sgd sgd(0.1f);
+  Trainer trainer(net, sgd, early_stopping_options(3, EarlyStoppingMonitor::validation_loss, 1, 0.0));
+  trainer.state().epoch = 1;
+  EXPECT_THAT(error_of([&] { trainer.fit(train, &validation); }),
+              HasSubstr("the validation loss of the weights resumed after epoch 1 is "));
+}
+
+// Checkpoints written at each improvement (as `mlpk train --save` does) resume to the same end:
+// the interrupted run is killed after its last improvement, the resumed one retraces the rest.
+TEST(EarlyStopping, ResumedFromTheBestCheckpointEndsLikeAnUninterruptedRun) {
+  TempDir dir;
+  const Dataset data = blobs(60, 7), validation = blobs(30, 8);
+  const auto options = early_stopping_options(40, EarlyStoppingMonitor::validation_loss, 4, 0.0);
+  Network straight(small_architecture(), backend());
+  straight.initialize(3);
+  Adam adam(0.3f);
+  Trainer whole(straight, adam, options);
+  const auto reports = whole.fit(data, &validation);
+  ASSERT_TRUE(whole.stopped_early());
+  ASSERT_GT(whole.best_epoch(), 1u);
+
+  const std::uint64_t interrupt = whole.best_epoch() + 2;  // two epochs past the best
+  {
+    Network net(small_architecture(), backend());
+    net.initialize(3);
+    Adam opt(0.3f);
+    Trainer trainer(net, opt, options);
+    trainer.on_epoch = [&](const EpochReport& r) {
+      if (r.best_epoch == r.epoch) save_model(dir / "best.mlpk", net, nullptr, &opt, &trainer.state());
+      if (r.epoch == interrupt) throw std::runtime_error("interrupted");
+    };
+    EXPECT_THROW(trainer.fit(data, &validation), std::runtime_error);
+  }
+  Network net(small_architecture(), backend());
+  Adam opt(0.3f);
+  Trainer trainer(net, opt, options);
+  resume_from(dir / "best.mlpk", net, opt, trainer.state());
+  EXPECT_EQ(trainer.state().epoch, whole.best_epoch());
+  const auto resumed = trainer.fit(data, &validation);
+  EXPECT_EQ(resumed.size(), 4u);  // the patience after the best, retraced
+  EXPECT_EQ(trainer.best_epoch(), whole.best_epoch());
+  EXPECT_TRUE(trainer.stopped_early());
+  EXPECT_EQ(parameters_of(net), parameters_of(straight));
+}
+
+// evaluate() and the Trainer report the mean loss whichever reduction the network uses.
+TEST(LossReduction, EvaluateAndTrainerReportMeansUnderSum) {
+  const Dataset data = blobs(50, 3);
+  std::vector<double> train_losses, evaluated;
+  for (LossReduction r : {LossReduction::mean, LossReduction::sum}) {
+    Network net(small_architecture(), backend());
+    net.initialize(2);
+    net.set_loss_reduction(r);
+    evaluated.push_back(evaluate(net, data, 16).loss);
+    Sgd sgd(r == LossReduction::sum ? 0.01f / 16 : 0.01f);  // the same first step on batches of 16
+    Trainer trainer(net, sgd, TrainerOptions{1, 16, 1});
+    train_losses.push_back(trainer.fit(data)[0].train_loss);
+  }
+  EXPECT_NEAR(evaluated[1], evaluated[0], 1e-12);
+  EXPECT_NEAR(train_losses[1], train_losses[0], 1e-3 * train_losses[0]);
+}
+
+// --- label smoothing --------------------------------------------------------------------------
+
+// One sample x = 0 of class 0 through a 1-2 softmax layer with b = (ln 3, 0): A = (3/4, 1/4).
+// Smoothing 0.2 over 2 classes trains on y' = (0.9, 0.1): the loss is -(0.9 ln 3/4 + 0.1 ln 1/4)
+// and one SGD step of rate 1 moves b by -(A - y') = (+0.15, -0.15).
+TEST(LabelSmoothing, TrainsOnSmoothedTargetsByHand) {
+  Network net(Architecture::parse("1-2", Activation::identity, Loss::softmax_cross_entropy), backend());
+  for (float& p : net.parameters()) p = 0.0f;
+  net.bias(0)[0] = static_cast<float>(std::log(3.0));
+  Dataset one;
+  one.features = Tensor(1, 1);
+  one.labels = {0};
+  one.classes = 2;
+  one_hot(one);
+  Sgd sgd(1.0f);
+  TrainerOptions t{1, 1, 1};
+  t.label_smoothing = 0.2f;
+  Trainer trainer(net, sgd, t);
+  const auto reports = trainer.fit(one);
+  EXPECT_NEAR(reports[0].train_loss, -(0.9 * std::log(0.75) + 0.1 * std::log(0.25)), 1e-6);  // 0.397543
+  EXPECT_NEAR(net.bias(0)[0], std::log(3.0) + 0.15, 1e-6);
+  EXPECT_NEAR(net.bias(0)[1], -0.15, 1e-6);
+  EXPECT_EQ(net.weights(0)(0, 0), 0.0f);  // x = 0: no weight gradient
+  // evaluate() uses the targets as they are: -ln A_0 of the updated network.
+  const double a0 = 1.0 / (1.0 + std::exp(-(std::log(3.0) + 0.3)));
+  EXPECT_NEAR(evaluate(net, one).loss, -std::log(a0), 1e-6);
+}
+
+TEST(LabelSmoothing, RejectsValuesOutsideZeroToOneAndOtherLosses) {
+  Network net(small_architecture(), backend());
+  Sgd sgd(0.1f);
+  for (const float bad : {-0.1f, 1.0f, std::nanf("")}) {
+    TrainerOptions t;
+    t.label_smoothing = bad;
+    EXPECT_THAT(error_of([&] { Trainer(net, sgd, t); }), HasSubstr("label smoothing must be in [0, 1)"));
+  }
+  Network mse(Architecture::parse("4-3", Activation::identity, Loss::mean_squared_error), backend());
+  TrainerOptions t;
+  t.label_smoothing = 0.1f;
+  EXPECT_THAT(error_of([&] { Trainer(mse, sgd, t); }), HasSubstr("label smoothing needs the softmax-ce loss, not mse"));
 }
 
 }  // namespace

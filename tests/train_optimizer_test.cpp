@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <numbers>
 
 namespace mlpk {
 namespace {
@@ -79,7 +81,7 @@ TEST_F(OptimizerTest, Nesterov) {
 }
 
 TEST_F(OptimizerTest, Adam) {
-  Adam adam(options(), false);  // b1 = 0.9, b2 = 0.999, eps = 1e-8
+  Adam adam(0.1f);  // b1 = 0.9, b2 = 0.999, eps = 1e-8
   // t=1, g=0.5:   m = 0.05, s = 0.00025; m^ = 0.5, s^ = 0.25; w = 1 - 0.1 * 0.5/0.5 = 0.9
   EXPECT_NEAR(step(adam, 0.5f), 0.9, kTol);
   // t=2, g=-0.25: m = 0.045 - 0.025 = 0.02; s = 0.00024975 + 0.0000625 = 0.00031225
@@ -96,7 +98,9 @@ TEST_F(OptimizerTest, Adam) {
 TEST_F(OptimizerTest, AdamWithL2WeightDecay) {
   auto o = options();
   o.weight_decay = 0.1f;
-  Adam adam(o, false);
+  Adam adam(o);  // L2 by default, as torch.optim.Adam
+  EXPECT_EQ(adam.weight_decay_kind(), AdamWeightDecay::l2);
+  EXPECT_EQ(adam.kind(), OptimizerKind::adam);
   // t=1: g' = 0.5 + 0.1 = 0.6; m^ = 0.6, s^ = 0.36: w = 1 - 0.1 = 0.9
   EXPECT_NEAR(step(adam, 0.5f), 0.9, kTol);
   // t=2: g' = -0.25 + 0.09 = -0.16; m = 0.054 - 0.016 = 0.038; s = 0.00035964 + 0.0000256
@@ -107,7 +111,7 @@ TEST_F(OptimizerTest, AdamWithL2WeightDecay) {
 TEST_F(OptimizerTest, AdamWDecouplesWeightDecay) {
   auto o = options();
   o.weight_decay = 0.1f;
-  Adam adamw(o, true);
+  Adam adamw(o, AdamWeightDecay::decoupled);
   // t=1: w = 1 - 0.1*0.1*1 = 0.99, then the plain Adam step of 0.1: 0.89
   EXPECT_NEAR(step(adamw, 0.5f), 0.89, kTol);
   // t=2: w = 0.89 * 0.99 = 0.8811, then Adam's second step (as in the Adam test) 0.0266337
@@ -163,6 +167,32 @@ TEST(Schedule, ConstantStepCosineWarmup) {
   EXPECT_NEAR(s.at(0.1f, 9), 0.05, 1e-7);   // 5 of its 10 steps
 }
 
+TEST(Schedule, OneCycleRisesLinearlyThenFallsOnACosine) {
+  LearningRateSchedule s;
+  s.kind = ScheduleKind::one_cycle;
+  s.warmup_steps = 4;
+  s.total_steps = 10;
+  s.initial_fraction = 0.04f;
+  s.min_fraction = 0.01f;
+  EXPECT_FLOAT_EQ(s.at(1.0f, 0), 0.04f);  // base * initial_fraction
+  EXPECT_FLOAT_EQ(s.at(1.0f, 1), 0.28f);  // 0.04 + 0.96 * 1/4
+  EXPECT_FLOAT_EQ(s.at(1.0f, 3), 0.76f);  // 0.04 + 0.96 * 3/4
+  EXPECT_FLOAT_EQ(s.at(1.0f, 4), 1.0f);   // the peak, then the cosine over 6 steps
+  EXPECT_FLOAT_EQ(s.at(1.0f, 7), 0.505f);  // halfway: 0.01 + 0.99 / 2
+  EXPECT_FLOAT_EQ(s.at(1.0f, 5), static_cast<float>(0.01 + 0.99 * (1 + std::cos(std::numbers::pi / 6)) / 2));
+  EXPECT_FLOAT_EQ(s.at(1.0f, 10), 0.01f);  // the end: base * min_fraction, and it stays there
+  EXPECT_FLOAT_EQ(s.at(1.0f, 1000), 0.01f);
+  EXPECT_FLOAT_EQ(s.at(0.5f, 4), 0.5f);    // relative to the base
+  EXPECT_EQ(parse_schedule("one-cycle"), ScheduleKind::one_cycle);
+  EXPECT_EQ(to_string(ScheduleKind::one_cycle), "one-cycle");
+  OptimizerOptions o;
+  o.schedule = s;
+  o.schedule.initial_fraction = 0.0f;
+  EXPECT_THROW(Sgd{o}, Error);
+  o.schedule.initial_fraction = 1.5f;
+  EXPECT_THROW(Sgd{o}, Error);
+}
+
 TEST_F(OptimizerTest, ScheduleDrivesTheStep) {
   auto o = options();
   o.schedule.kind = ScheduleKind::step;
@@ -177,7 +207,9 @@ TEST_F(OptimizerTest, ScheduleDrivesTheStep) {
 TEST(OptimizerOptions, RejectsBadValues) {
   OptimizerOptions o;
   o.learning_rate = -1.0f;
-  EXPECT_THROW(Adam(o, false), Error);
+  EXPECT_THROW(Adam{o}, Error);
+  EXPECT_THROW(Adam(0.0f), Error);
+  EXPECT_THROW(Adam(std::numeric_limits<float>::infinity()), Error);
   o.learning_rate = 0.1f;
   o.momentum = 1.0f;
   EXPECT_THROW(Momentum(o, false), Error);

@@ -22,6 +22,7 @@ class Json {
     raw(key, text);
   }
   void integer(std::string_view key, unsigned long long v) { raw(key, std::to_string(v)); }
+  void boolean(std::string_view key, bool v) { raw(key, v ? "true" : "false"); }
   void string(std::string_view key, std::string_view v) {
     std::string q = "\"";
     for (const char c : v) {

@@ -51,6 +51,10 @@ struct TrainFlags {
   double step_epochs = 1.0;
   float gamma = 0.5f;
   float clip_norm = 0.0f;
+  std::string early_stopping;  // empty: off; "loss" or "accuracy" on the validation set
+  std::uint64_t patience = 5;
+  float label_smoothing = 0.0f;
+  double min_delta = 0.0;
   bool standardize = true;
   std::string save, resume, metrics, plot;
   std::string profile, trace;  // the profiler's JSON and trace of a window of the first epoch
@@ -97,6 +101,15 @@ void write_plot(const std::string& path, const std::vector<EpochReport>& reports
   }
   write_svg_plot(path, "--plot", {Panel{"Loss", "epoch", "loss", {tl, vl}},
                         Panel{"Accuracy", "epoch", "accuracy", {ta, va}}});
+}
+
+EarlyStopping early_stopping_of(const TrainFlags& f) {
+  EarlyStopping e;
+  if (f.early_stopping == "loss") e.monitor = EarlyStoppingMonitor::validation_loss;
+  if (f.early_stopping == "accuracy") e.monitor = EarlyStoppingMonitor::validation_accuracy;
+  e.patience = f.patience;
+  e.min_delta = f.min_delta;
+  return e;
 }
 
 int run_train(const TrainFlags& f) {
@@ -175,7 +188,11 @@ int run_train(const TrainFlags& f) {
   o.weight_decay = f.weight_decay;
   o.clip_norm = f.clip_norm;
   o.schedule.kind = parse_schedule(f.schedule);
-  o.schedule.warmup_steps = steps_of(f.warmup_epochs, "--warmup-epochs");
+  // One-cycle rises over 30% of the run unless told otherwise (PyTorch's pct_start).
+  const bool one_cycle = o.schedule.kind == ScheduleKind::one_cycle;
+  o.schedule.warmup_steps = steps_of(one_cycle && f.warmup_epochs == 0.0 ? 0.3 * static_cast<double>(f.epochs)
+                                                                          : f.warmup_epochs,
+                                     "--warmup-epochs");
   o.schedule.step_size = std::max<std::uint64_t>(1, steps_of(f.step_epochs, "--step-epochs"));
   o.schedule.gamma = f.gamma;
   o.schedule.total_steps = f.epochs * batches;
@@ -185,6 +202,11 @@ int run_train(const TrainFlags& f) {
   t.epochs = f.epochs;
   t.batch_size = f.batch_size;
   t.seed = f.seed;
+  t.early_stopping = early_stopping_of(f);
+  t.label_smoothing = f.label_smoothing;
+  if (t.early_stopping.monitor != EarlyStoppingMonitor::none && validation.size() == 0)
+    throw Error("--early-stopping " + f.early_stopping +
+                " needs a validation set: --validation-fraction is 0 or leaves no sample");
   Trainer trainer(net, *optimizer, t);
   if (!f.resume.empty()) resume_from(f.resume, net, *optimizer, trainer.state());
 
@@ -221,7 +243,10 @@ int run_train(const TrainFlags& f) {
     rates.push_back(epoch_rate);
     if (!f.quiet) progress.epoch(r, epoch_rate);
     epoch_rate = optimizer->current_learning_rate();
-    if (!f.save.empty())
+    // Under early stopping the file holds the best epoch's weights, with the checkpoint of that
+    // epoch: resuming from it retraces the epochs after it exactly.
+    const bool keep = t.early_stopping.monitor == EarlyStoppingMonitor::none || r.best_epoch == r.epoch;
+    if (!f.save.empty() && keep)
       save_model(f.save, net, standardizer ? &*standardizer : nullptr, optimizer.get(), &trainer.state());
     if (!f.metrics.empty()) write_metrics(f.metrics, reports, rates);
     if (!f.plot.empty()) write_plot(f.plot, reports);
@@ -261,11 +286,23 @@ int run_train(const TrainFlags& f) {
   Json json;
   json.number("test_accuracy", result.accuracy);
   json.number("test_loss", result.loss);
-  if (!reports.empty() && reports.back().validation) {
-    json.number("validation_accuracy", reports.back().validation->accuracy);
-    json.number("validation_loss", reports.back().validation->loss);
+  // The validation result of the weights evaluated on the test set: the last epoch's, or under
+  // early stopping the kept epoch's (absent when that is the epoch a resumed run started from).
+  const EpochReport* kept = reports.empty() ? nullptr : &reports.back();
+  if (t.early_stopping.monitor != EarlyStoppingMonitor::none) {
+    kept = nullptr;
+    for (const auto& r : reports)
+      if (r.epoch == trainer.best_epoch()) kept = &r;
+  }
+  if (kept != nullptr && kept->validation) {
+    json.number("validation_accuracy", kept->validation->accuracy);
+    json.number("validation_loss", kept->validation->loss);
   }
   json.integer("epochs", trainer.state().epoch);
+  if (t.early_stopping.monitor != EarlyStoppingMonitor::none) {
+    json.integer("best_epoch", trainer.best_epoch());
+    json.boolean("stopped_early", trainer.stopped_early());
+  }
   json.integer("epochs_run", reports.size());
   json.number("seconds_per_epoch", per_epoch);
   json.number("samples_per_second", per_epoch > 0 ? static_cast<double>(train.size()) / per_epoch : 0.0);
@@ -318,9 +355,12 @@ std::function<int()> add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--weight-decay", f.weight_decay, "L2 (decoupled for adamw)")->capture_default_str();
   cmd->add_option("--momentum", f.momentum, "For momentum and nesterov")->capture_default_str();
-  cmd->add_option("--schedule", f.schedule, "Learning-rate schedule: constant | step | cosine")
+  cmd->add_option("--schedule", f.schedule,
+                  "Learning-rate schedule: constant | step | cosine | one-cycle (a linear rise from "
+                  "lr/25 over --warmup-epochs, default 30% of the epochs, then a cosine to 0)")
       ->capture_default_str();
-  cmd->add_option("--warmup-epochs", f.warmup_epochs, "Linear warm-up length (may be fractional)")
+  cmd->add_option("--warmup-epochs", f.warmup_epochs,
+                  "Linear warm-up length (may be fractional); one-cycle: the rising phase")
       ->capture_default_str()
       ->check(finite_number(0.0, static_cast<double>(kMaxOptimizerSteps)));
   cmd->add_option("--step-epochs", f.step_epochs, "step schedule: decay every N epochs")
@@ -329,6 +369,21 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("--gamma", f.gamma, "step schedule: decay factor")->capture_default_str();
   cmd->add_option("--clip-norm", f.clip_norm, "Clip gradients to this global norm (0: off)")
       ->capture_default_str();
+  cmd->add_option("--label-smoothing", f.label_smoothing,
+                  "softmax-ce: train on targets (1 - e) y + e/classes (validation and test use y)")
+      ->capture_default_str()
+      ->check(finite_number(0.0, 1.0));
+  cmd->add_option("--early-stopping", f.early_stopping,
+                  "Stop when the validation loss or accuracy has not improved for --patience "
+                  "epochs, and keep the best epoch's weights: loss | accuracy (default: off)")
+      ->check(CLI::IsMember({"loss", "accuracy"}));
+  cmd->add_option("--patience", f.patience, "Early stopping: epochs without improvement before stopping")
+      ->capture_default_str()
+      ->transform(whole_number(1, kMaxOptimizerSteps));
+  cmd->add_option("--min-delta", f.min_delta,
+                  "Early stopping: the least change of the validation value that counts as improvement")
+      ->capture_default_str()
+      ->check(finite_number(0.0, std::numeric_limits<float>::max()));
   cmd->add_flag("--standardize,!--no-standardize", f.standardize,
                 "Zero mean, unit variance per feature, from training statistics (default: on)");
   cmd->add_option("--save", f.save, "Write the model, with a checkpoint, after every epoch");

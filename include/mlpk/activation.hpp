@@ -22,14 +22,31 @@ inline constexpr Activation kAllActivations[] = {
     Activation::leaky_relu, Activation::gelu,  Activation::softmax,
 };
 
-// Loss functions, averaged over the n rows (samples) of a batch.
+// Loss functions, summed over the outputs j of each row and averaged over the n rows (samples)
+// of a batch; LossReduction::sum (Network::set_loss_reduction) drops the 1/n.
 //   softmax_cross_entropy   L = -(1/n) sum_i sum_j y_ij log a_ij   (output activation: softmax)
 //   sigmoid_binary_cross_entropy
 //                           L = -(1/n) sum_i sum_j [y log a + (1-y) log(1-a)]   (output: sigmoid)
 //   mean_squared_error      L = (1/2n) sum_i sum_j (a_ij - y_ij)^2   (any output activation)
-// For the first two the output gradient is fused: dZ = (A - Y)/n. The 1/2 of the squared error
-// makes its gradient dA = (A - Y)/n, the convention of the textbook worked examples.
+// For the first two the output gradient is fused: dZ = (A - Y)/n, for softmax-CE
+// dZ = (A sum_j y_ij - Y)/n, which is (A - Y)/n when a target row sums to 1. The 1/2 of the
+// squared error makes its gradient dA = (A - Y)/n, the convention of the textbook worked examples.
+// Targets: softmax-CE takes any y >= 0 (one-hot, multi-hot, soft or all-zero rows), sigmoid-BCE
+// y in [0, 1]; outside those the loss has no minimum, and the Network rejects such targets.
+//
+// PyTorch's equivalents, for logits Z (the output layer before its activation), A = g(Z), Y:
+//   softmax-CE   mean: nn.CrossEntropyLoss()(Z, Y), Y as class probabilities (or class indices
+//                for one-hot Y);  sum: nn.CrossEntropyLoss(reduction='sum')(Z, Y)
+//   sigmoid-BCE  mean: nn.BCEWithLogitsLoss(reduction='sum')(Z, Y) / n, which is K times
+//                nn.BCEWithLogitsLoss()(Z, Y) (PyTorch's mean is over all n*K elements);
+//                sum: nn.BCEWithLogitsLoss(reduction='sum')(Z, Y)
+//   MSE          mean: nn.MSELoss(reduction='sum')(A, Y) / (2n), which is K/2 times
+//                nn.MSELoss()(A, Y);  sum: nn.MSELoss(reduction='sum')(A, Y) / 2
 enum class Loss { softmax_cross_entropy, sigmoid_binary_cross_entropy, mean_squared_error };
+
+// mean: L as above (1/n over the rows), the default; sum: n times that, so every gradient is n
+// times larger (for a network chained behind a model whose loss is summed).
+enum class LossReduction { mean, sum };
 
 inline constexpr Loss kAllLosses[] = {Loss::softmax_cross_entropy,
                                       Loss::sigmoid_binary_cross_entropy,

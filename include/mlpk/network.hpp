@@ -4,9 +4,11 @@
 // bias b[l] (1 x out):
 //     Z[l] = A[l-1] W[l] + b[l],   A[l] = g[l](Z[l]),   A[0] = X
 // backward:
-//     dZ[L] = (A[L] - Y)/n  (fused for softmax-CE and sigmoid-BCE; through g' for MSE)
+//     dZ[L] = (A[L] - Y)/n  (fused for softmax-CE and sigmoid-BCE; through g' for MSE; for
+//             softmax-CE (A[L] sum_j Y_j - Y)/n, the same when a target row sums to 1; no /n
+//             under LossReduction::sum)
 //     dW[l] = A[l-1]^T dZ[l],  db[l] = sum over rows of dZ[l],  dA[l-1] = dZ[l] W[l]^T,
-//     dZ[l-1] = dA[l-1] * g'(Z[l-1])
+//     dZ[l-1] = dA[l-1] * g'(Z[l-1]),   and on request dX = dA[0] = dZ[1] W[1]^T
 // The Network owns W and b (in one flat array, so an optimizer is one loop), a copy of the last X,
 // the cached Z and A of every layer and the gradients; it calls nothing but the Backend
 // interface to compute.
@@ -114,11 +116,29 @@ class Network {
   ConstMatrixView weight_gradient(std::size_t l) const;
   std::span<const float> bias_gradient(std::size_t l) const;
 
-  // Every parameter, and its gradient at the same index, in one flat array each.
+  // Every parameter, and its gradient at the same index, in one flat array each, as the
+  // optimizers see them: W[0], b[0], W[1], b[1], ..., each block starting on a 64-byte boundary,
+  // so the arrays hold zero padding between blocks (a 3-4-3-1 network has 35 parameters in a
+  // span of 96). Padding stays zero; use weights()/bias() or the unpadded copies below to read or
+  // write parameters by position.
   std::span<float> parameters() { return params_.flat(); }
   std::span<const float> parameters() const { return params_.flat(); }
   std::span<float> gradients() { return grads_.flat(); }
   std::span<const float> gradients() const { return grads_.flat(); }
+
+  // The parameters without padding, in the order of the model file and of a flat copy from
+  // another framework's per-layer (in x out) weights: W[0] (row-major, inputs x units), b[0],
+  // W[1], b[1], ... parameter_count() values in all.
+  std::size_t parameter_count() const;
+  // Throws mlpk::Error unless `out` / `values` holds exactly parameter_count() floats;
+  // set_parameters also rejects NaN and infinities (naming the index) and then changes nothing.
+  void copy_parameters_to(std::span<float> out) const;
+  void set_parameters(std::span<const float> values);
+
+  // How loss() and backward() reduce over the rows of a batch (activation.hpp): mean by
+  // default. The Trainer and evaluate() report means under either.
+  void set_loss_reduction(LossReduction reduction) { reduction_ = reduction; }
+  LossReduction loss_reduction() const { return reduction_; }
 
   // Runs the network on X (n x inputs) and returns A[L] (n x outputs). The view stays valid
   // until the next call to forward. Throws on a wrong width, an empty batch, or NaN/Inf in X;
@@ -127,10 +147,22 @@ class Network {
   // (that copy, Z, A, dZ) grow to the largest batch seen and are reused: a steady-state step
   // allocates nothing.
   ConstMatrixView forward(ConstMatrixView x);
-  // The loss of the last forward's output against targets Y (n x outputs).
+  // The loss of the last forward's output against targets Y (n x outputs). Throws mlpk::Error
+  // naming the element for a target the loss is unbounded below on: softmax-CE takes any
+  // Y >= 0 (a row need not sum to 1: multi-hot and all-zero rows get their true gradient),
+  // sigmoid-BCE takes Y in [0, 1], MSE any finite Y.
   double loss(ConstMatrixView y) const;
   // Gradients of that loss with respect to every parameter (overwrites gradients()).
   void backward(ConstMatrixView y);
+  // The same, and dL/dX of the last forward's X into `input_gradient` (n x inputs, any stride;
+  // throws mlpk::Error for another shape): the gradient to pass on to a model in front of this
+  // one, or a saliency map. Costs one more product, n x inputs x units of the first layer.
+  void backward(ConstMatrixView y, MatrixView input_gradient);
+  // dL/dZ[L] of the output layer from the last backward (n x outputs), valid until the next
+  // forward: for softmax-CE and sigmoid-BCE the fused (A - Y)/n (see activation.hpp), for MSE
+  // (A - Y)/n through g' (without the /n under LossReduction::sum). Throws mlpk::Error when
+  // there was no backward since the last forward.
+  ConstMatrixView output_gradient() const;
 
   // The cached pre-activation Z[l] and activation A[l] of the last forward (l is 0-based).
   ConstMatrixView pre_activation(std::size_t l) const;
@@ -140,6 +172,8 @@ class Network {
   friend class Optimizer;  // updates the parameters on this network's threads
   void reserve_batch(std::size_t n);
   void check_targets(ConstMatrixView y) const;
+  void backward_into(ConstMatrixView y, MatrixView* input_gradient);
+  void correct_softmax_rows(ConstMatrixView y, MatrixView dz, float scale) const;
 
   Architecture architecture_;
   std::shared_ptr<Backend> backend_;
@@ -147,6 +181,8 @@ class Network {
   Tensor params_, grads_;                                 // 1 x total, blocks 64-byte aligned
   std::size_t capacity_ = 0;                              // rows of the buffers below
   std::size_t batch_ = 0;                                 // rows of the last forward
+  bool has_gradients_ = false;                            // a backward since that forward
+  LossReduction reduction_ = LossReduction::mean;
   Tensor input_;                                          // X of the last forward, copied
   std::vector<Tensor> z_, a_, dz_;                        // per layer, capacity_ x units
   std::unique_ptr<Parallel> parallel_;

@@ -32,23 +32,32 @@ namespace mlpk {
 //   constant  base
 //   step      base * gamma^floor(t' / step_size)
 //   cosine    min + (base - min) (1 + cos(pi t' / (total_steps - warmup))) / 2, t' capped
-// where t' = t - warmup_steps. During the first warmup_steps steps every kind rises linearly:
-// base * (t + 1) / warmup_steps (linear warm-up).
-enum class ScheduleKind { constant, step, cosine };
+//   one_cycle base * initial_fraction, rising linearly to base at t = warmup_steps:
+//             lo0 + (base - lo0) t / warmup_steps with lo0 = initial_fraction * base; then the
+//             cosine above, from base down to min_fraction * base at total_steps
+// where t' = t - warmup_steps. During the first warmup_steps steps every other kind rises
+// linearly: base * (t + 1) / warmup_steps (linear warm-up).
+// one_cycle is PyTorch's OneCycleLR(max_lr=base, total_steps, pct_start=warmup/total,
+// div_factor=1/initial_fraction, three_phase=False) except that it rises linearly (PyTorch's
+// anneal_strategy applies to both phases) and ends at min_fraction * base rather than at
+// base / (div_factor * final_div_factor); the defaults 0.04 and 0 are PyTorch's 1/25 and nearly
+// its 1/250000.
+enum class ScheduleKind { constant, step, cosine, one_cycle };
 
 struct LearningRateSchedule {
   ScheduleKind kind = ScheduleKind::constant;
   std::uint64_t warmup_steps = 0;
   std::uint64_t step_size = 1;    // step: decay every step_size steps
   float gamma = 0.1f;             // step: the decay factor
-  std::uint64_t total_steps = 0;  // cosine: steps over which the rate falls to min
-  float min_fraction = 0.0f;      // cosine: min = min_fraction * base
+  std::uint64_t total_steps = 0;  // cosine, one_cycle: steps over which the rate falls to min
+  float min_fraction = 0.0f;      // cosine, one_cycle: min = min_fraction * base
+  float initial_fraction = 0.04f; // one_cycle: the first rate, in (0, 1]
 
   float at(float base, std::uint64_t t) const;
 };
 
 std::string_view to_string(ScheduleKind kind);
-ScheduleKind parse_schedule(std::string_view name);  // "constant", "step", "cosine"
+ScheduleKind parse_schedule(std::string_view name);  // "constant", "step", "cosine", "one-cycle"
 
 enum class OptimizerKind { sgd, momentum, nesterov, adam, adamw };
 std::string_view to_string(OptimizerKind kind);
@@ -147,10 +156,20 @@ class Momentum final : public Optimizer {
   bool nesterov_;
 };
 
+// How Adam applies OptimizerOptions::weight_decay: added to the gradient as L2 (Adam, PyTorch's
+// torch.optim.Adam) or decoupled from it, shrinking the weights directly (AdamW).
+enum class AdamWeightDecay { l2, decoupled };
+
 // Adam, or AdamW (decoupled weight decay).
 class Adam final : public Optimizer {
  public:
-  Adam(OptimizerOptions options, bool decoupled) : Optimizer(options), decoupled_(decoupled) {}
+  // Throws mlpk::Error unless 0 < learning_rate < inf; the other options are the defaults.
+  explicit Adam(float learning_rate);
+  explicit Adam(OptimizerOptions options, AdamWeightDecay decay = AdamWeightDecay::l2)
+      : Optimizer(options), decoupled_(decay == AdamWeightDecay::decoupled) {}
+  AdamWeightDecay weight_decay_kind() const {
+    return decoupled_ ? AdamWeightDecay::decoupled : AdamWeightDecay::l2;
+  }
   OptimizerKind kind() const override { return decoupled_ ? OptimizerKind::adamw : OptimizerKind::adam; }
   std::size_t state_count() const override { return 2; }
 

@@ -50,6 +50,9 @@ struct EpochReport {
   std::optional<Evaluation> validation;
   double seconds = 0.0;        // training time of the epoch, evaluation excluded
   double samples_per_second = 0.0;
+  // With early stopping: the epoch whose weights are the best so far (this one if it improved
+  // on the monitored value); 0 without it.
+  std::uint64_t best_epoch = 0;
 };
 
 // The largest mini-batch: 2^20 samples. Every layer keeps batch x units activations, their
@@ -57,15 +60,35 @@ struct EpochReport {
 // holds 6 GiB; a larger one comes from a typo or a wrapped negative number, not from a plan.
 inline constexpr std::size_t kMaxBatchSize = std::size_t{1} << 20;
 
+// Early stopping: after each epoch the validation loss (or accuracy) is compared with the best
+// so far; an epoch improves on it when it is lower than best - min_delta (higher than
+// best + min_delta for accuracy), and its weights are kept. After `patience` epochs in a row
+// without improvement training stops, and fit() ends with the kept weights restored, whether it
+// stopped early or ran all epochs. As Keras's EarlyStopping(restore_best_weights=True).
+enum class EarlyStoppingMonitor { none, validation_loss, validation_accuracy };
+
+struct EarlyStopping {
+  EarlyStoppingMonitor monitor = EarlyStoppingMonitor::none;
+  std::uint64_t patience = 5;  // at least 1
+  double min_delta = 0.0;      // >= 0, in the units of the monitored value
+};
+
 struct TrainerOptions {
   std::uint64_t epochs = 10;  // the total: a resumed run continues up to it
   std::size_t batch_size = 128;  // 1 to kMaxBatchSize
   std::uint64_t seed = 1;     // seeds the shuffle of a fresh run
+  EarlyStopping early_stopping = {};
+  // Label smoothing e in [0, 1), for softmax-CE only: training targets become
+  // (1 - e) y + e / K over the K outputs (as PyTorch's CrossEntropyLoss(label_smoothing=e));
+  // the training loss is against them, validation and evaluate() use the targets as they are.
+  float label_smoothing = 0.0f;
 };
 
 class Trainer {
  public:
-  // Throws mlpk::Error for a batch size of zero or above kMaxBatchSize.
+  // Throws mlpk::Error for a batch size of zero or above kMaxBatchSize, early stopping with a
+  // patience of 0 or a negative or non-finite min_delta, or label smoothing outside [0, 1) or
+  // on a loss other than softmax-CE.
   Trainer(Network& net, Optimizer& optimizer, TrainerOptions options);
 
   // Called after every batch (for progress bars) and after every epoch (metrics, checkpoints).
@@ -74,6 +97,10 @@ class Trainer {
 
   // Trains epochs state().epoch + 1 .. options.epochs on `train` (which needs targets), evaluating
   // on `validation` after each epoch when it is non-empty. Returns the reports of those epochs.
+  // Early stopping needs a validation set (throws mlpk::Error without one). A fit that starts
+  // from a resumed state (state().epoch > 0) first evaluates the resumed weights and keeps them
+  // as the best so far, with none of the patience used: exact when the checkpoint was written at
+  // the best epoch, as `mlpk train --save` does under early stopping.
   // Training that diverges stops with mlpk::Error naming the epoch and step: a batch loss that is
   // not finite (checked every step), or a parameter or validation loss that is not (checked at
   // the end of every epoch, before on_epoch can save it).
@@ -82,12 +109,23 @@ class Trainer {
   TrainingState& state() { return state_; }
   const TrainingState& state() const { return state_; }
   const TrainerOptions& options() const { return options_; }
+  // With early stopping, after fit(): the epoch whose weights the network now holds (0 when no
+  // epoch was evaluated), and whether patience ran out before options().epochs.
+  std::uint64_t best_epoch() const { return best_epoch_; }
+  bool stopped_early() const { return stopped_early_; }
 
  private:
+  // Whether `validation` improves on the best so far; records it as the best if so.
+  bool improves(const Evaluation& validation);
+
   Network& net_;
   Optimizer& optimizer_;
   TrainerOptions options_;
   TrainingState state_;
+  std::vector<float> best_parameters_;  // the padded flat array of the best epoch
+  std::optional<double> best_value_;
+  std::uint64_t best_epoch_ = 0;
+  bool stopped_early_ = false;
 };
 
 }  // namespace mlpk
