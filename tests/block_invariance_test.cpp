@@ -88,8 +88,10 @@ class BlockInvariance : public testing::TestWithParam<std::string> {
 // Z = X W + b, A = g(Z): the forward pass's blocks.
 TEST_P(BlockInvariance, DenseForward) {
   for (const Shape& s : kShapes)
-    for (Activation g : {Activation::identity, Activation::relu, Activation::sigmoid,
-                         Activation::tanh, Activation::gelu, Activation::softmax}) {
+    // The element-wise part has no neighbours; what a block could change is the product and
+    // the epilogue fused with it: one plain, one with a vector math function, and softmax,
+    // whose blocks must hold whole rows.
+    for (Activation g : {Activation::identity, Activation::gelu, Activation::softmax}) {
       if (!backend_->supports(g)) continue;
       GuardedMatrix x(s.m, s.k), w(s.k, s.n);
       x.fill(s.m + s.k), w.fill(s.n * 3 + 1);
@@ -116,8 +118,6 @@ TEST_P(BlockInvariance, GradientProducts) {
     prev.fill(s.m + 7), dz.fill(s.n + 11);
     GuardedMatrix dz2(s.m, s.k), w(s.n, s.k);    // dA: m x n over k outputs
     dz2.fill(s.k + 5), w.fill(s.n * 5 + 2);
-    GuardedMatrix a(s.m, s.k), b(s.k, s.n);      // a plain product, for completeness
-    a.fill(s.m * 3), b.fill(s.n * 7);
     for (const Cut& cut : kCuts) {
       expect_block_invariant(name_of("gemm tn", s), s.m, s.n, cut,
                              [&](std::size_t r0, std::size_t rows, std::size_t c0, std::size_t cols,
@@ -132,13 +132,6 @@ TEST_P(BlockInvariance, GradientProducts) {
                                backend_->gemm(Trans::N, Trans::T, 1.0f,
                                               dz2.view().block(r0, 0, rows, s.k),
                                               w.view().block(c0, 0, cols, s.k), 0.0f, c);
-                             });
-      expect_block_invariant(name_of("gemm nn", s), s.m, s.n, cut,
-                             [&](std::size_t r0, std::size_t rows, std::size_t c0, std::size_t cols,
-                                 MatrixView c) {
-                               backend_->gemm(Trans::N, Trans::N, 1.0f,
-                                              a.view().block(r0, 0, rows, s.k),
-                                              b.view().block(0, c0, s.k, cols), 0.0f, c);
                              });
     }
   }
