@@ -6,20 +6,7 @@
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
-function(expect_ok)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "${ARGN}\nexit ${rc}\n${out}\n${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-endfunction()
-
-function(expect_usage_error pattern)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 2 OR NOT err MATCHES "${pattern}" OR err MATCHES "terminate|Aborted|what\\(\\)")
-    message(FATAL_ERROR "${ARGN}\nexpected exit 2 matching '${pattern}', got ${rc}\n${out}\n${err}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_test_support.cmake)
 
 expect_ok(${MLPK} profile --layers 784-512-256-10 --batch-size 128 --backend ${BACKENDS} --warmup 2
           --steps 10 --seconds 0 --json ${WORK}/p.json --trace ${WORK}/t.json --svg ${WORK}/r.svg)
@@ -31,16 +18,7 @@ endforeach()
 expect_ok(${PYTHON} ${CHECK} ${WORK}/p.json ${WORK}/t.json ${WORK}/r.svg --backends ${COUNT})
 
 # A training run profiled and one not: the same model file, byte for byte.
-set(train "a,b,c,label\n")
-foreach(i RANGE 0 399)  # 360 training samples after validation: 45 batches of 8
-  math(EXPR c "${i} % 2")
-  math(EXPR x "(${i} * 37) % 10")
-  if(c EQUAL 1)
-    string(APPEND train "2.${x},1.${x},0.5,1\n")
-  else()
-    string(APPEND train "-2.${x},-1.${x},0.5,0\n")
-  endif()
-endforeach()
+two_class_csv(train 400)  # 360 training samples after validation: 45 batches of 8
 file(WRITE ${WORK}/train.csv "${train}")
 set(args train --train-csv ${WORK}/train.csv --test-csv ${WORK}/train.csv --label-column 3
     --layers 3-64-32-2 --epochs 2 --batch-size 8 --seed 3 --threads 2 --quiet)
@@ -58,14 +36,14 @@ if(NOT profile MATCHES "\"steps\": 20,")
   message(FATAL_ERROR "mlpk train --profile did not profile 20 steps: ${profile}")
 endif()
 
-expect_usage_error("--backend: an empty name" ${MLPK} profile --backend highway,,onednn)
-expect_usage_error("--backend: 'reference' is named twice" ${MLPK} profile --backend reference,reference)
-expect_usage_error("unknown backend|no backend|not found|nosuch" ${MLPK} profile --backend nosuch --steps 1 --seconds 0)
-expect_usage_error("--json" ${MLPK} profile --json ${WORK} --steps 1 --seconds 0)
-expect_usage_error("--svg" ${MLPK} profile --svg ${WORK}/no/such/dir/r.svg --steps 1 --seconds 0)
-expect_usage_error("--profile" ${MLPK} ${args} --profile ${WORK})
-expect_usage_error("--steps" ${MLPK} profile --steps 0)
+expect_error("--backend: an empty name" ${MLPK} profile --backend highway,,onednn)
+expect_error("--backend: 'reference' is named twice" ${MLPK} profile --backend reference,reference)
+expect_error("unknown backend|no backend|not found|nosuch" ${MLPK} profile --backend nosuch --steps 1 --seconds 0)
+expect_error("--json" ${MLPK} profile --json ${WORK} --steps 1 --seconds 0)
+expect_error("--svg" ${MLPK} profile --svg ${WORK}/no/such/dir/r.svg --steps 1 --seconds 0)
+expect_error("--profile" ${MLPK} ${args} --profile ${WORK})
+expect_error("--steps" ${MLPK} profile --steps 0)
 # A resumed run that has finished trains no step: nothing to profile, said so.
-expect_usage_error("--profile: no step was trained" ${MLPK} train --train-csv ${WORK}/train.csv
+expect_error("--profile: no step was trained" ${MLPK} train --train-csv ${WORK}/train.csv
                    --test-csv ${WORK}/train.csv --label-column 3 --layers 3-64-32-2 --epochs 2 --batch-size 8
                    --seed 3 --threads 2 --quiet --resume ${WORK}/plain.mlpk --profile ${WORK}/resumed.json)

@@ -4,27 +4,14 @@
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
-# Two well-separated classes in 3 features; label in the last column, with a header.
-set(train "a,b,c,label\n")
-set(test "a,b,c,label\n")
-foreach(i RANGE 0 59)
-  math(EXPR c "${i} % 2")
-  math(EXPR x "(${i} * 37) % 10")
-  if(c EQUAL 1)
-    set(row "2.${x},1.${x},0.5,1\n")
-  else()
-    set(row "-2.${x},-1.${x},0.5,0\n")
-  endif()
-  string(APPEND train "${row}")
-  if(i LESS 20)
-    string(APPEND test "${row}")
-  endif()
-endforeach()
-file(WRITE ${WORK}/train.csv "${train}")
-file(WRITE ${WORK}/test.csv "${test}")
-
 include(${CMAKE_CURRENT_LIST_DIR}/cli_test_support.cmake)
 
+# Two well-separated classes in 3 features; label in the last column, with a header. The test set
+# is the first 20 training rows.
+two_class_csv(train 60)
+two_class_csv(test 20)
+file(WRITE ${WORK}/train.csv "${train}")
+file(WRITE ${WORK}/test.csv "${test}")
 
 expect_ok(${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv --label-column 3
           --layers 3-8-2 --epochs 20 --batch-size 8 --lr 0.01 --seed 3 --threads 4 --standardize
