@@ -209,7 +209,7 @@ TEST(OptimizerOptions, RejectsBadValues) {
   o.learning_rate = -1.0f;
   EXPECT_THROW(Adam{o}, Error);
   EXPECT_THROW(Adam(0.0f), Error);
-  EXPECT_THROW(Adam(std::numeric_limits<float>::infinity()), Error);
+  EXPECT_THROW(Adam{std::numeric_limits<float>::infinity()}, Error);  // braces: clang reads Adam(x) as a declaration
   o.learning_rate = 0.1f;
   o.momentum = 1.0f;
   EXPECT_THROW(Momentum(o, false), Error);
