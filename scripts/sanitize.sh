@@ -24,7 +24,7 @@ case "${1:-}" in
     # Without the onednn backend: oneDNN runs on libgomp, which is not built with TSan, so TSan
     # cannot see the synchronization of its parallel regions and reports every access inside
     # them as a race. oneDNN's threading is not ours; the other steps test that backend.
-    clang_build build-tsan thread -DMLPK_BACKEND_ONEDNN=OFF -- mlpk_tests
+    clang_build build-tsan thread -DMLPK_BACKEND_ONEDNN=OFF -- mlpk_tests mlpk_plugin_tests
     export TSAN_OPTIONS="suppressions=$suppressions/tsan.supp:halt_on_error=1:second_deadlock_stack=1"
     ctest --test-dir build-tsan --output-on-failure -j"$jobs" -R '(Thread|Registry|Parallel|Concurren)'
     ;;
