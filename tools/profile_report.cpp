@@ -88,6 +88,7 @@ std::vector<Panel> roofline(const ProfileRun& run) {
   p.x_label = "arithmetic intensity (FLOP/byte)";
   p.y_label = "GFLOP/s";
   p.log_axes = true;
+  p.legend_at_bottom = true;  // points crowd the top (the peak); the high-intensity bottom is empty
   const double lo = 0.05, hi = 200.0;
   p.curves.push_back({"peak " + format("%.0f", peak) + " GFLOP/s", "#333333", {lo, hi}, {peak, peak}, true});
   p.curves.push_back({"DRAM " + format("%.0f", dram) + " GB/s", "#d62728", {lo, peak / dram}, {dram * lo, peak}, true});

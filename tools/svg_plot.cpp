@@ -112,8 +112,16 @@ void panel(std::string& svg, const Panel& p, double x0) {
          "\" text-anchor=\"middle\" font-size=\"12\">" + escape(p.x_label) + "</text>\n";
   svg += "<text transform=\"translate(" + num(x0 + 16) + "," + num(kTop + h / 2) +
          ") rotate(-90)\" text-anchor=\"middle\" font-size=\"12\">" + escape(p.y_label) + "</text>\n";
-  // Curves, then the legend in the top-right corner.
-  double legend_y = kTop + 16;
+  // Curves, then the legend in the top-right corner (or the bottom-right).
+  std::size_t drawn = 0;
+  for (const auto& c : curves)
+    for (std::size_t i = 0; i < c.x.size(); ++i)
+      if (std::isfinite(c.y[i]) && std::isfinite(c.x[i])) {
+        ++drawn;
+        break;
+      }
+  double legend_y = p.legend_at_bottom ? sy(ymin) - 8 - 16.0 * static_cast<double>(drawn ? drawn - 1 : 0)
+                                       : kTop + 16;
   for (const auto& c : curves) {
     std::string points;
     for (std::size_t i = 0; i < c.x.size(); ++i) {

@@ -20,6 +20,7 @@ struct Panel {
   std::string title, x_label, y_label;
   std::vector<Curve> curves;
   bool log_axes = false;  // log-log, ticks at powers of ten; values <= 0 are left out
+  bool legend_at_bottom = false;  // bottom-right instead of top-right (a roofline's empty corner)
 };
 
 // The panels side by side in one SVG document.
