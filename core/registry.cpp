@@ -177,10 +177,11 @@ std::unique_ptr<Backend> create_backend(std::string_view spec) {
 std::string default_backend_name() {
   const auto names = available_backends();
   if (const char* env = std::getenv("MLPK_BACKEND"); env != nullptr && *env != '\0') {
-    if (std::find(names.begin(), names.end(), env) == names.end())
-      throw Error(std::string("MLPK_BACKEND names unknown backend '") + env +
-                  "' (available: " + joined(names) + ")");
-    return env;
+    // A spec: the name, and optionally ":option" ("highway:AVX2" pins the default's SIMD target).
+    const std::string spec = env, name = spec.substr(0, spec.find(':'));
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      throw Error("MLPK_BACKEND names unknown backend '" + name + "' (available: " + joined(names) + ")");
+    return spec;
   }
   if (names.empty()) throw Error("no mlpk backend is available (is MLPK_BACKEND_PATH right?)");
   return names.front();

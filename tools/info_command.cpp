@@ -96,7 +96,7 @@ std::function<int()> add_info_command(CLI::App& app) {
       } catch (const std::exception& e) {
         description = std::string("cannot be created: ") + e.what();
       }
-      std::printf("  %s %-10s %s\n", name == default_name ? "*" : " ", name.c_str(), description.c_str());
+      std::printf("  %s %-10s %s\n", name == default_name.substr(0, default_name.find(':')) ? "*" : " ", name.c_str(), description.c_str());
     }
     if (!fallback.empty()) std::printf("  (%s)\n", fallback.c_str());
     return 0;

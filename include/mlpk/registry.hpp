@@ -6,7 +6,8 @@
 // libmlpk_core itself, so a program that links only mlpk::core can use every installed backend.
 //
 // Environment:
-//   MLPK_BACKEND            the default backend's name (otherwise: the highest priority one)
+//   MLPK_BACKEND            the default backend's spec, e.g. "onednn" or "highway:AVX2"
+//                           (otherwise: the highest priority one)
 //   MLPK_BACKEND_PATH       colon-separated module directories searched instead of libmlpk_core's
 //   MLPK_DISABLE_BACKENDS   comma-separated names to ignore, e.g. "onednn,highway"
 #pragma once
@@ -49,7 +50,8 @@ std::vector<std::string> available_backends();
 // available ones.
 std::unique_ptr<Backend> create_backend(std::string_view spec);
 
-// MLPK_BACKEND if set, otherwise the highest-priority available backend.
+// MLPK_BACKEND if set (a spec for create_backend: a name, optionally ":option"), otherwise the
+// highest-priority available backend's name.
 std::string default_backend_name();
 
 // Opens a backend module (a shared object) by path; it registers itself as it loads.

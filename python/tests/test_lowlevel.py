@@ -16,7 +16,8 @@ BACKENDS = mlpk.available_backends()
 
 def test_every_backend_is_found_beside_the_core():
     assert {"reference", "highway"} <= set(BACKENDS)
-    assert mlpk.default_backend_name() in BACKENDS
+    # MLPK_BACKEND may pin a variant ("highway:AVX2"): the default is one of the backends found.
+    assert mlpk.default_backend_name().split(":")[0] in BACKENDS
     for name in BACKENDS:
         backend = mlpk.create_backend(name)
         assert backend.name == name
