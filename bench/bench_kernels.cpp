@@ -1,5 +1,6 @@
 // Kernel benchmarks over every available backend (and its variants), registered at run time:
-//   BM_Gemm/<backend>/<M>x<N>x<K>/<nn|nt|tn|tt>   GFLOPS and % of this core's measured FP32 peak
+//   BM_Gemm/<backend>/<M>x<N>x<K>/<nn|nt|tn|tt>   GFLOPS and % of this core's measured FP32 peak;
+//                                                 labelled with the backend's micro-kernels
 //   BM_<kernel>/<backend>/<rows>x<cols>           GB/s of the element-wise and reduction kernels
 //   BM_TrainStep/<backend>/<layers>/batch<N>/threads<T>
 //                                                 samples/s of a whole forward+backward+SGD step;
@@ -77,6 +78,7 @@ void register_gemm(const std::string& spec, const Shape& s) {
       benchmark::ClobberMemory();
     }
     set_flops(state, 2.0 * s.m * s.n * s.k);
+    state.SetLabel(backend->description());  // which micro-kernel ran
   })->Unit(benchmark::kMicrosecond);
 }
 

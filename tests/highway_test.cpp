@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cfloat>
 #include <cmath>
 #include <limits>
@@ -211,13 +212,25 @@ TEST_P(HighwayGemm, AdamUpdateIsTheDefaultLoopsBits) {
   }
 }
 
+// The micro-kernels each target was built with, as its description names them: 8 x 3 vectors on
+// the 32-register AVX-512 targets, 6 x 2 on the 16-register ones, 16 or 12 x 1 for outputs one
+// vector wide (backends/highway/f32_gemm-inl.h). A tile changed without this list fails here.
+std::string expected_kernels(const std::string& target) {
+  std::string t = target;
+  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (t.rfind("avx3", 0) == 0) return "(f32_gemm_8x48__" + t + ", f32_gemm_16x16__" + t + ")";
+  if (t == "avx2") return "(f32_gemm_6x16__avx2, f32_gemm_12x8__avx2)";
+  if (t == "sse4" || t == "ssse3" || t == "emu128") return "(f32_gemm_6x8__" + t + ", f32_gemm_12x4__" + t + ")";
+  return "(f32_gemm_6x2__" + t + ", f32_gemm_12x1__" + t + ")";  // scalar: one lane
+}
+
 TEST(Highway, VariantsAndDescription) {
   auto best = mlpk::create_backend("highway");
   const auto variants = best->variants();
   ASSERT_FALSE(variants.empty());
-  EXPECT_EQ(best->description(), "highway " + variants.front());
+  EXPECT_EQ(best->description(), "highway " + variants.front() + " " + expected_kernels(variants.front()));
   for (const std::string& v : variants)
-    EXPECT_EQ(mlpk::create_backend("highway:" + v)->description(), "highway " + v);
+    EXPECT_EQ(mlpk::create_backend("highway:" + v)->description(), "highway " + v + " " + expected_kernels(v));
   EXPECT_THROW(mlpk::create_backend("highway:NOPE"), std::exception);
 }
 

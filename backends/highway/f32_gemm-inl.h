@@ -29,7 +29,9 @@
 #include "f32_common-inl.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstddef>
+#include <string>
 
 HWY_BEFORE_NAMESPACE();
 namespace mlpk::highway {
@@ -70,10 +72,22 @@ inline constexpr std::size_t kGemmNC = MLPK_HWY_GEMM_NC;
 inline constexpr std::size_t kGemmNarrowMR = 16;
 #else
 // 16 ymm/xmm registers: 12 accumulators + 2 B vectors + 1 broadcast.
-inline constexpr std::size_t kGemmMR = 6;
-inline constexpr std::size_t kGemmNV = 2;
-inline constexpr std::size_t kGemmKC = 256;
-inline constexpr std::size_t kGemmMC = 144;
+#ifndef MLPK_HWY_GEMM2_MR
+#define MLPK_HWY_GEMM2_MR 6
+#endif
+#ifndef MLPK_HWY_GEMM2_NV
+#define MLPK_HWY_GEMM2_NV 2
+#endif
+#ifndef MLPK_HWY_GEMM2_KC
+#define MLPK_HWY_GEMM2_KC 256
+#endif
+#ifndef MLPK_HWY_GEMM2_MC
+#define MLPK_HWY_GEMM2_MC 144
+#endif
+inline constexpr std::size_t kGemmMR = MLPK_HWY_GEMM2_MR;
+inline constexpr std::size_t kGemmNV = MLPK_HWY_GEMM2_NV;
+inline constexpr std::size_t kGemmKC = MLPK_HWY_GEMM2_KC;
+inline constexpr std::size_t kGemmMC = MLPK_HWY_GEMM2_MC;
 inline constexpr std::size_t kGemmNC = 2048;
 inline constexpr std::size_t kGemmNarrowMR = 12;
 #endif
@@ -539,6 +553,14 @@ HWY_INLINE void GemmBlocked(Trans ta, Trans tb, ConstMatrixView a, ConstMatrixVi
     GemmBlockedTiles<kGemmNarrowMR, 1, kTransposedA>(ta, tb, a, b, m, n, k, make_epilogue);
   else
     GemmBlockedTiles<kGemmMR, kGemmNV, kTransposedA>(ta, tb, a, b, m, n, k, make_epilogue);
+}
+
+// "f32_gemm_8x48__avx3": the name of the MR x NV-vector micro-kernel of this target.
+inline std::string GemmKernelName(std::size_t mr, std::size_t nv) {
+  const hn::ScalableTag<float> d;
+  std::string target = hwy::TargetName(HWY_TARGET);
+  for (char& c : target) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return "f32_gemm_" + std::to_string(mr) + "x" + std::to_string(nv * hn::Lanes(d)) + "__" + target;
 }
 
 inline void Gemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b,

@@ -45,7 +45,11 @@ class HighwayBackend final : public Backend {
       : k_(*kernels), variants_(std::move(variants)) {}
 
   std::string name() const override { return "highway"; }
-  std::string description() const override { return std::string("highway ") + k_.target_name; }
+  // "highway AVX2 (f32_gemm_6x16__avx2, f32_gemm_12x8__avx2)": the target and its micro-kernels.
+  std::string description() const override {
+    return std::string("highway ") + k_.target_name + " (" + k_.gemm_kernel + ", " +
+           k_.narrow_gemm_kernel + ")";
+  }
   // Every element of a product is one FMA chain over the whole reduction in a fixed order,
   // whatever tile or edge kernel computes it; element-wise kernels have no neighbours.
   bool block_invariant() const override { return true; }

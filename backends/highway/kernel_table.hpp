@@ -23,6 +23,10 @@ namespace mlpk::highway {
 struct KernelTable {
   // hwy::TargetName of the target these kernels were compiled for ("AVX3_DL", "AVX2", ...).
   const char* target_name;
+  // The GEMM micro-kernels, named as XNNPACK names its, f32_gemm_<MR>x<NR>__<target>: the tile
+  // of most products, and the one-vector-wide tile of outputs at most one vector wide (N <= NR).
+  const char* gemm_kernel;
+  const char* narrow_gemm_kernel;
 
   // C = alpha op(A) op(B) + beta C (beta == 0: C is not read).
   void (*gemm)(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b, float beta,

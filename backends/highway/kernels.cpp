@@ -39,8 +39,12 @@ inline void DenseForward(ConstMatrixView x, ConstMatrixView w, const float* bias
 
 // The kernels of this target. Returned by pointer so the table outlives every backend instance.
 const KernelTable* GetKernelTable() {
+  static const std::string gemm = GemmKernelName(kGemmMR, kGemmNV);
+  static const std::string narrow_gemm = GemmKernelName(kGemmNarrowMR, 1);
   static const KernelTable table{
       hwy::TargetName(HWY_TARGET),
+      gemm.c_str(),
+      narrow_gemm.c_str(),
       &Gemm,
       &DenseForward,
       &AddBias,

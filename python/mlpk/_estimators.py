@@ -11,8 +11,9 @@ Where they differ from scikit-learn's:
 - inputs are float32 (X is converted once, as scikit-learn's ``check_array(dtype=np.float32)``);
 - ``alpha`` (L2) is mlpk's weight decay ``alpha / batch_size``, which reproduces scikit-learn's
   gradient ``(X^T delta + alpha W) / batch_size`` for the weights but decays the biases too;
-- weights start from mlpk's initializer (He for the ReLU family, Glorot otherwise), seeded from
-  ``random_state``;
+- weights and biases start as scikit-learn's do (uniform in +-sqrt(6 / (fan_in + fan_out)),
+  +-sqrt(2 / ...) for 'logistic'), drawn in the same order from the same ``random_state``, so
+  the two estimators start from the same numbers (rounded to float32);
 - only the 'constant' learning rate; no 'lbfgs' solver.
 """
 
@@ -218,7 +219,7 @@ class _BaseMLP(BaseEstimator):
         )
         if self.threads is not None:
             self._network.set_threads(self.threads)
-        self._network.initialize(int(self._random_state.randint(np.iinfo(np.int32).max)))
+        self._initialize_as_sklearn()
         self._optimizer = None
         self.n_iter_ = 0
         self.t_ = 0
@@ -236,6 +237,17 @@ class _BaseMLP(BaseEstimator):
             self.best_loss_ = np.inf
             self.validation_scores_ = None
             self.best_validation_score_ = None
+
+    def _initialize_as_sklearn(self):
+        # scikit-learn's BaseMultilayerPerceptron._init_coef: Glorot's uniform bound, the factor
+        # 2 for 'logistic', the weights then the bias of each layer from one random state.
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for layer in range(self._network.num_layers):
+            weights, bias = self._network.weights(layer), self._network.bias(layer)
+            fan_in, fan_out = weights.shape
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            weights[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+            bias[...] = self._random_state.uniform(-bound, bound, fan_out)
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":

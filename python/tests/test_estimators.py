@@ -255,3 +255,22 @@ def test_verbose_prints_sklearns_lines(iris, capsys):
         warnings.simplefilter("ignore")
         mlpk.MLPClassifier(max_iter=2, verbose=True, random_state=0).fit(x, y)
     assert "Iteration 1, loss = " in capsys.readouterr().out
+
+
+# --- the same starting point as scikit-learn --------------------------------------------------
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+@pytest.mark.parametrize("estimator", ["MLPClassifier", "MLPRegressor"])
+def test_initial_weights_are_sklearns(iris, estimator, activation):
+    # One epoch of SGD at a negligible learning rate leaves both estimators where they started:
+    # the coefficients must be scikit-learn's draws from the same random_state, to float32.
+    from sklearn import neural_network
+
+    x, y = iris
+    params = dict(hidden_layer_sizes=(7, 5), activation=activation, solver="sgd",
+                  learning_rate_init=1e-12, momentum=0.0, alpha=0.0, max_iter=1, random_state=3)
+    ours = getattr(mlpk, estimator)(**params).fit(x, y)
+    theirs = getattr(neural_network, estimator)(**params).fit(x, y)
+    assert len(ours.coefs_) == len(theirs.coefs_) == 3
+    for w, w_sk, b, b_sk in zip(ours.coefs_, theirs.coefs_, ours.intercepts_, theirs.intercepts_):
+        np.testing.assert_allclose(w, w_sk, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(b, b_sk, rtol=0, atol=1e-6)
