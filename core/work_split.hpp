@@ -14,19 +14,23 @@ namespace mlpk {
 // Below this many FLOPs a task costs more to schedule than it saves (a TBB task is ~1 us; this is
 // ~5 us of GEMM at this machine's speed).
 inline constexpr double kMinTaskFlops = 1.0e6;
-// More tasks balance better but repeat the packing of the operand that is not split and run the
-// GEMM on narrower blocks. Measured with `mlpk bench --backend highway` (784-1024-1024-1024-10,
-// batch 256): 16 tasks 42.1 ms at 1 thread, 8 tasks 34.7, 4 tasks 33.6, 2 tasks 33.3; at 2 threads
-// 4 tasks 16.3 ms. Four keeps two to four cores busy at almost no cost to one; beyond four
-// threads, one task per thread (see tasks_for).
+// The cut of a backend that is not block-invariant, the same for every thread count. More tasks
+// balance better but repeat the packing of the operand that is not split and run the GEMM on
+// narrower blocks. Measured with `mlpk bench --backend highway` (784-1024-1024-1024-10, batch
+// 256): 16 tasks 42.1 ms at 1 thread, 8 tasks 34.7, 4 tasks 33.6, 2 tasks 33.3; at 2 threads
+// 4 tasks 16.3 ms. Four keeps two to four cores busy at a small cost to one.
 inline constexpr std::size_t kMaxTasks = 4;
 // Blocks are multiples of this, so SIMD kernels see full vectors except at the matrix's end.
 inline constexpr std::size_t kBlockQuantum = 16;
-// The most tasks worth cutting a kernel into on `threads` threads. Only a block-invariant backend
-// (Backend::block_invariant) may be cut by the thread count: for any other, the cut, and with it
-// every block's shape, must be the same for every thread count, or the results would not be.
+// The most tasks worth cutting a kernel into on `threads` threads. A block-invariant backend
+// (Backend::block_invariant) is cut into one task per thread: every further task repacks the
+// shared operand and balances no better (784 rows on 2 threads: 400 + 384 rows, where four tasks
+// give one thread 416 and the other 368). Measured on Zen 4, one thread, best of 6 runs of
+// BM_TrainStep/highway: 1 task against 4, 784-512-256-10 1.00x, 784-256-128-10 1.01x,
+// 784-1024-1024-1024-10 1.09x. For any other backend the cut, and with it every block's shape,
+// must be the same for every thread count, or the results would not be.
 inline std::size_t tasks_for(std::size_t threads, bool block_invariant) {
-  return block_invariant ? std::max(kMaxTasks, threads) : kMaxTasks;
+  return block_invariant ? std::max<std::size_t>(1, threads) : kMaxTasks;
 }
 
 struct OutputBlock {

@@ -86,7 +86,7 @@ TEST(Profiler, RecordsAccountForTheMeasuredStep) {
 }
 
 TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
-  // One thread: every product still gets up to four tasks (WorkSplit), whose shapes are stated.
+  // One thread on a block-invariant backend: every product is one task (WorkSplit).
   Network net = main_network(create_backend(first_backend()), 1);
   const Batch b = main_batch(128);
   Sgd sgd(1e-3f);
@@ -110,11 +110,11 @@ TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
   // SGD is axpy over the flat parameter array: 535,818 parameters padded to 535,824.
   EXPECT_EQ(row(s, Op::update, -1, Kernel::axpy).flops, 2.0 * 535824);
   EXPECT_EQ(s.flops_per_step, 309625376.0);
-  // Bytes: layer 1 forward is cut into 4 column blocks of 128; each task reads all of X
-  // (128 x 784) and its W block (784 x 128) and bias (128), and writes Z and A (128 x 128 each).
+  // Bytes: layer 1 forward is one task; it reads X (128 x 784), W (784 x 512) and the bias (512),
+  // and writes Z and A (128 x 512 each).
   EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).bytes,
-            4.0 * 4 * (128 * 784 + 784 * 128 + 128 + 2 * 128 * 128));
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).bytes, 3737600.0);
+            4.0 * (128 * 784 + 784 * 512 + 512 + 2 * 128 * 512));
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).bytes, 2533376.0);
   // Whole-kernel calls, counted by hand.
   KernelCall dw;
   dw.kernel = Kernel::gemm;
@@ -244,13 +244,13 @@ TEST(Profiler, SpinningKernelsAreAttributedKernelByKernelAndThreadByThread) {
     }
   }
   EXPECT_EQ(backend_calls, backend->log.size());
-  // The summary: layer 1's forward ran 4 tasks of 600 us a step on 2 threads: its wall time is at
-  // least the busier thread's spins.
+  // The summary: layer 1's forward ran 2 tasks of 600 us a step, one per thread: its wall time is
+  // at least the busier thread's spins.
   const ProfileSummary s = summarize(profiler, MachineLimits{});
   const KernelSummary& forward1 = row(s, Op::forward, 0, Kernel::dense_forward);
-  EXPECT_EQ(forward1.calls, 3u * 4u);  // 784-512 at batch 128 is cut into 4 tasks
+  EXPECT_EQ(forward1.calls, 3u * 2u);  // 784-512 at batch 128 is cut into a task per thread
   EXPECT_EQ(forward1.cores, 2u);
-  EXPECT_GE(forward1.seconds, 3 * 2 * 600e-6);
+  EXPECT_GE(forward1.seconds, 3 * 600e-6);
   EXPECT_GE(forward1.mean_call_seconds, 600e-6);
   // The input gradient runs gemm then dense_backward_activation in each task: each operation's
   // wall time is split between them in proportion to their calls' durations.
@@ -268,7 +268,7 @@ TEST(Profiler, SpinningKernelsAreAttributedKernelByKernelAndThreadByThread) {
   }
   EXPECT_NEAR(row(s, Op::input_gradient, 0, Kernel::gemm).seconds, gemm_share, 1e-9);
   EXPECT_NEAR(row(s, Op::input_gradient, 0, Kernel::dense_backward_activation).seconds, act_share, 1e-9);
-  EXPECT_EQ(row(s, Op::input_gradient, 0, Kernel::gemm).calls, 3u * 4u);
+  EXPECT_EQ(row(s, Op::input_gradient, 0, Kernel::gemm).calls, 3u * 2u);
 }
 
 TEST(Profiler, TrainingGivesTheSameBitsWithAndWithout) {
@@ -293,11 +293,11 @@ TEST(Profiler, FullStorageDropsAndCountsNeverGrows) {
   Network net = main_network(create_backend(first_backend()), 1);
   const Batch b = main_batch(32);
   Sgd sgd(1e-3f);
-  Profiler profiler(8, 8, 2);
+  Profiler profiler(2, 8, 2);
   net.set_profiler(&profiler);
   for (int i = 0; i < 3; ++i) train_batch(net, sgd, b.x.view(), b.y.view());
   EXPECT_EQ(profiler.ops().size(), 8u);
-  EXPECT_EQ(profiler.calls(0).size(), 8u);
+  EXPECT_EQ(profiler.calls(0).size(), 2u);
   EXPECT_EQ(profiler.steps().size(), 2u);
   EXPECT_GT(profiler.dropped(), 0u);
   EXPECT_THROW(profiler.calls(1), Error);
@@ -329,7 +329,7 @@ TEST(Profiler, InferenceStepsEndAtEndStep) {
   profiler.end_step();
   ASSERT_EQ(profiler.steps().size(), 1u);
   const ProfileSummary s = summarize(profiler, MachineLimits{});
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).calls, 4u);  // 16 x 512: 4 column blocks
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).calls, 1u);  // one thread: one task
 }
 
 }  // namespace

@@ -66,9 +66,10 @@ TEST(WorkSplit, FourTasksCutTheLongSideEvenly) {
   EXPECT_EQ(softmax.col_tasks, 1u);
 }
 
-TEST(WorkSplit, OneTaskPerThreadBeyondFourOnBlockInvariantBackends) {
-  EXPECT_EQ(tasks_for(1, true), kMaxTasks);
-  EXPECT_EQ(tasks_for(2, true), kMaxTasks);
+TEST(WorkSplit, OneTaskPerThreadOnBlockInvariantBackends) {
+  EXPECT_EQ(tasks_for(0, true), 1u);
+  EXPECT_EQ(tasks_for(1, true), 1u);
+  EXPECT_EQ(tasks_for(2, true), 2u);
   EXPECT_EQ(tasks_for(16, true), 16u);
   const WorkSplit s = split_output(256, 1024, 1024, true, true, tasks_for(16, true));
   EXPECT_EQ(s.count(), 16u);
