@@ -4,8 +4,12 @@
 
 #include "plan.hpp"
 
-#include <oneapi/dnnl/dnnl.hpp>
+#include <mlpk/error.hpp>
 
+#include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
+
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -18,14 +22,28 @@ namespace mlpk::onednn {
 
 // A kernel configuration: the kernel's id and its parameters, unused words zero, and in the last
 // word the OpenMP thread count the primitives are made for (oneDNN sizes a primitive's work split
-// and scratchpad at creation from omp_get_max_threads()).
+// and scratchpad at creation from omp_get_max_threads()). The hash and make_key are inline: both
+// run on every call.
 using Key = std::array<std::int64_t, 12>;
 struct KeyHash {
-  std::size_t operator()(const Key& key) const noexcept;
+  std::size_t operator()(const Key& key) const noexcept {
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a over the 64-bit words
+    for (std::int64_t v : key) {
+      h ^= static_cast<std::uint64_t>(v);
+      h *= 1099511628211ull;
+    }
+    return static_cast<std::size_t>(h);
+  }
 };
 
 // The key of `parts` (at most 11 words) on the calling thread's OpenMP thread count.
-Key make_key(std::initializer_list<std::int64_t> parts);
+inline Key make_key(std::initializer_list<std::int64_t> parts) {
+  Key k{};
+  if (parts.size() >= k.size()) throw Error("onednn: internal error: cache key too long");
+  std::copy(parts.begin(), parts.end(), k.begin());
+  k.back() = omp_get_max_threads();
+  return k;
+}
 
 // At most kMaxPlans plans; a new one evicts the least recently used. The keys hold the batch
 // size, so a caller that varies it (an evaluation's last partial batch, a server's requests)
