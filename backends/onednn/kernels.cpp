@@ -67,28 +67,12 @@ void gemm(PlanCache& cache, const Options& options, Trans ta, Trans tb, float al
       [&](Plan& p) {
         const dnnl::memory::desc a_md = matrix_desc(c.rows, k, a.stride, ta == Trans::T);
         const dnnl::memory::desc c_md = matrix_desc(c);
-        auto attr = base_attr();
-        // alpha: a run-time output scale, so one primitive serves every alpha != 1.
-        if (scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
-        // beta: a sum post-op; without one, C is written and never read.
-        if (beta != 0.0f) {
-          dnnl::post_ops ops;
-          ops.append_sum(beta);
-          attr.set_post_ops(ops);
-        }
+        const auto attr = product_attr(scaled, beta);
         p.add_operand(Operand::gemm_a, a_md);
         p.add_operand(Operand::gemm_c, c_md);
         p.add_operand(Operand::alpha, scalar_desc());
         const auto add_product = [&](const dnnl::primitive_desc_base& pd) {
-          if (scaled)
-            p.add_step(pd, {{DNNL_ARG_SRC, Operand::gemm_a},
-                            {DNNL_ARG_WEIGHTS, Operand::gemm_b},
-                            {DNNL_ARG_DST, Operand::gemm_c},
-                            {DNNL_ARG_ATTR_OUTPUT_SCALES, Operand::alpha}});
-          else
-            p.add_step(pd, {{DNNL_ARG_SRC, Operand::gemm_a},
-                            {DNNL_ARG_WEIGHTS, Operand::gemm_b},
-                            {DNNL_ARG_DST, Operand::gemm_c}});
+          append_product(p, pd, Operand::gemm_a, Operand::gemm_b, Operand::gemm_c, scaled);
         };
         if (gemm_by_inner_product(options, ta, tb, c.cols)) {
           // op(B) read as the inner product's {N, K} weights: its transpose, so the strides swap

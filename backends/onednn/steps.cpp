@@ -30,6 +30,28 @@ dnnl::primitive_attr base_attr() {
   return attr;
 }
 
+dnnl::primitive_attr product_attr(bool scaled, float beta) {
+  auto attr = base_attr();
+  if (scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
+  if (beta != 0.0f) {
+    dnnl::post_ops ops;
+    ops.append_sum(beta);
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
+
+void append_product(Plan& p, const dnnl::primitive_desc_base& pd, Operand src, Operand weights,
+                    Operand dst, bool scaled) {
+  if (scaled)
+    p.add_step(pd, {{DNNL_ARG_SRC, src},
+                    {DNNL_ARG_WEIGHTS, weights},
+                    {DNNL_ARG_DST, dst},
+                    {DNNL_ARG_ATTR_OUTPUT_SCALES, Operand::alpha}});
+  else
+    p.add_step(pd, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
+}
+
 EltwiseAlg eltwise_alg(Activation g) {
   switch (g) {
     case Activation::sigmoid:
@@ -145,24 +167,11 @@ void append_column_sums(Plan& p, Operand x, bool scaled, float beta) {
   const auto m = static_cast<std::size_t>(dims[0]), n = static_cast<std::size_t>(dims[1]);
   p.add_constant(Operand::ones, row_desc(m), std::vector<float>(m, 1.0f));
   p.add_operand(Operand::sums, row_desc(n));
-  auto attr = base_attr();
-  if (scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
-  if (beta != 0.0f) {
-    dnnl::post_ops ops;
-    ops.append_sum(beta);
-    attr.set_post_ops(ops);
-  }
+  const auto attr = product_attr(scaled, beta);
   dnnl::matmul::primitive_desc pd(
       dnnl::matmul::desc(p.desc(Operand::ones), p.desc(x), p.desc(Operand::sums)), attr,
       p.engine());
-  if (scaled)
-    p.add_step(pd, {{DNNL_ARG_SRC, Operand::ones},
-                    {DNNL_ARG_WEIGHTS, x},
-                    {DNNL_ARG_DST, Operand::sums},
-                    {DNNL_ARG_ATTR_OUTPUT_SCALES, Operand::alpha}});
-  else
-    p.add_step(
-        pd, {{DNNL_ARG_SRC, Operand::ones}, {DNNL_ARG_WEIGHTS, x}, {DNNL_ARG_DST, Operand::sums}});
+  append_product(p, pd, Operand::ones, x, Operand::sums, scaled);
 }
 
 }  // namespace mlpk::onednn

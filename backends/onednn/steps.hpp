@@ -16,6 +16,16 @@ namespace mlpk::onednn {
 // safety: see Plan), plus whatever the kernel adds.
 dnnl::primitive_attr base_attr();
 
+// The attributes of a product C = alpha * op(A) * op(B) + beta * C: alpha as a run-time output
+// scale when `scaled` (so one primitive serves every alpha != 1), beta as a sum post-op when not 0
+// (without one, C is written and never read).
+dnnl::primitive_attr product_attr(bool scaled, float beta);
+
+// Appends the product primitive `pd` (a matmul or an inner product without bias, made with
+// product_attr) reading `src` and `weights`, writing `dst`, scaled by Operand::alpha when `scaled`.
+void append_product(Plan& p, const dnnl::primitive_desc_base& pd, Operand src, Operand weights,
+                    Operand dst, bool scaled);
+
 // The eltwise algorithm and alpha that compute activation g, and whether its backward reads the
 // output A (use_dst_for_bwd: sigmoid and tanh, as the reference does) instead of Z.
 struct EltwiseAlg {
