@@ -378,6 +378,75 @@ TEST_P(OnednnVsReference, DenseBackwardActivation) {
       }
 }
 
+// Every buffer reaches the argument of its role. All operands of a kernel are n x n with distinct
+// contents, so a buffer bound to another role's argument would pass every descriptor check the
+// plans make and still give another result, or overwrite an input. n = 33 takes gemm and
+// dense_forward through the inner product (32 outputs or more) as well as matmul and sgemm. The
+// tolerance, 1e-3, is ~4x the float rounding bound of a 33-term dot product of values in [-1, 1];
+// a role mixed up is off by O(1).
+TEST_P(OnednnVsReference, EveryBufferReachesItsRoleOnSquareShapes) {
+  constexpr std::size_t n = 33;
+  constexpr float kTolerance = 1e-3f;
+  auto rng = make_rng(12);
+  const auto expect_near = [&](ConstMatrixView got, ConstMatrixView want, const std::string& what) {
+    int failures = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < n; ++j)
+        if (!(std::fabs(got(i, j) - want(i, j)) <= kTolerance) && failures++ < 3)
+          ADD_FAILURE() << what << " at (" << i << "," << j << "): got " << got(i, j) << " want "
+                        << want(i, j);
+  };
+  for (Trans ta : {Trans::N, Trans::T})
+    for (Trans tb : {Trans::N, Trans::T}) {
+      const std::string what = std::string("gemm ") + (ta == Trans::N ? "n" : "t") +
+                               (tb == Trans::N ? "n" : "t");
+      const Matrix a(n, n, 0, rng), b(n, n, 0, rng);
+      Matrix a_in = a, b_in = b, c(n, n, 0, rng), c_ref = c;
+      backend->gemm(ta, tb, 0.5f, a_in.view, b_in.view, 0.25f, c.view);
+      reference->gemm(ta, tb, 0.5f, a.view, b.view, 0.25f, c_ref.view);
+      expect_near(c.view, c_ref.view, what + ": C");
+      EXPECT_EQ(a_in.storage, a.storage) << what << " wrote A";
+      EXPECT_EQ(b_in.storage, b.storage) << what << " wrote B";
+    }
+  std::uniform_real_distribution<float> dist(-1, 1);
+  std::vector<float> bias(n);
+  for (float& v : bias) v = dist(rng);
+  const std::vector<float> bias_before = bias;
+  for (Activation g : {Activation::tanh, Activation::gelu, Activation::softmax}) {
+    const std::string what(to_string(g));
+    const Matrix x(n, n, 0, rng), w(n, n, 0, rng);
+    Matrix x_in = x, w_in = w, z(n, n, 0, rng), a(n, n, 0, rng), z_ref = z, a_ref = a;
+    backend->dense_forward(x_in.view, w_in.view, bias, g, z.view, a.view);
+    reference->dense_forward(x.view, w.view, bias, g, z_ref.view, a_ref.view);
+    expect_near(z.view, z_ref.view, "dense_forward " + what + ": Z");
+    expect_near(a.view, a_ref.view, "dense_forward " + what + ": A");
+    EXPECT_EQ(x_in.storage, x.storage) << "dense_forward " << what << " wrote X";
+    EXPECT_EQ(w_in.storage, w.storage) << "dense_forward " << what << " wrote W";
+    EXPECT_EQ(bias, bias_before) << "dense_forward " << what << " wrote the bias";
+
+    // Backward: A = g(Z) exactly as the reference computes it, so that reading Z or A (whichever
+    // the backend's algorithm uses) is the same derivative; reading the other role's buffer, or
+    // dZ's, is not.
+    const Matrix da(n, n, 0, rng);
+    Matrix da_in = da, dz(n, n, 0, rng), dz_ref = dz, dz_fused = dz;
+    const Matrix z_in = z_ref, a_in = a_ref;
+    backend->activation_backward(g, z_in.view, a_in.view, da_in.view, dz.view);
+    reference->activation_backward(g, z_ref.view, a_ref.view, da.view, dz_ref.view);
+    expect_near(dz.view, dz_ref.view, "activation_backward " + what + ": dZ");
+    std::vector<float> bias_grad(n), bias_grad_ref(n);
+    backend->dense_backward_activation(g, z_in.view, a_in.view, da_in.view, dz_fused.view,
+                                       bias_grad);
+    reference->column_sums(dz_ref.view, 1.0f, 0.0f, bias_grad_ref);
+    expect_near(dz_fused.view, dz_ref.view, "dense_backward_activation " + what + ": dZ");
+    for (std::size_t j = 0; j < n; ++j)
+      EXPECT_NEAR(bias_grad[j], bias_grad_ref[j], kTolerance)
+          << "dense_backward_activation " << what << ": bias gradient " << j;
+    EXPECT_EQ(da_in.storage, da.storage) << what << " backward wrote dA";
+    EXPECT_EQ(z_in.storage, z_ref.storage) << what << " backward wrote Z";
+    EXPECT_EQ(a_in.storage, a_ref.storage) << what << " backward wrote A";
+  }
+}
+
 // The steady state creates no primitive: every kernel called a second time, on other buffers of
 // the same shapes, leaves the count of created primitives where it was.
 // Every kernel once, on new buffers of the MLP's first-layer shapes.
@@ -531,6 +600,20 @@ TEST(Onednn, DescriptionNamesVersionAndIsa) {
   // oneDNN picks kernels by the shape of the block it is handed: the Network must not cut by threads.
   EXPECT_FALSE(backend->block_invariant());
   EXPECT_NE(create_backend("onednn:threads=3")->description().find("threads 3"), std::string::npos);
+}
+
+// Every variant the backend advertises (the benchmarks and conformance runs take them from
+// variants()) is an option string it accepts, and one that changes what it does.
+TEST(Onednn, EveryVariantIsAValidOptionString) {
+  auto backend = create_backend("onednn");
+  const std::string defaults = backend->description();
+  const auto variants = backend->variants();
+  ASSERT_FALSE(variants.empty());
+  for (const std::string& variant : variants) {
+    std::unique_ptr<Backend> b;
+    ASSERT_NO_THROW(b = create_backend("onednn:" + variant)) << variant;
+    EXPECT_NE(b->description(), defaults) << variant;
+  }
 }
 
 TEST(Onednn, BadOptionsAreClearErrors) {

@@ -1,0 +1,12 @@
+// The instruction set oneDNN's JIT kernels run on, by name (the backend's description shows it;
+// ONEDNN_MAX_CPU_ISA lowers it).
+#pragma once
+
+#include <string>
+
+namespace mlpk::onednn {
+
+// dnnl::get_effective_cpu_isa() by name, e.g. "avx2" or "avx512_core".
+std::string effective_isa_name();
+
+}  // namespace mlpk::onednn
