@@ -2,6 +2,7 @@
 #include <mlpk/backend.hpp>
 #include <mlpk/error.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -225,15 +226,16 @@ void Backend::do_adam_update(const AdamStep& p, std::span<const float> g, std::s
 void Backend::do_dropout_forward(const DropoutMask& mask, ConstMatrixView x, MatrixView y) {
   const std::uint32_t threshold = mask.threshold();
   const float scale = mask.scale();
+  const std::uint64_t end = mask.col + x.cols;  // the view's columns in the layer: [col, end)
   std::uint32_t words[64];
-  for (std::size_t i = 0; i < x.rows; ++i) {
-    std::uint64_t tile = ~std::uint64_t{0};  // none yet
-    for (std::size_t j = 0; j < x.cols; ++j) {
-      const std::uint64_t c = mask.col + j;
-      if (c / 64 != tile) mask.tile_words(mask.row + i, tile = c / 64, words);
-      y(i, j) = words[c % 64] >= threshold ? x(i, j) * scale : 0.0f;
+  for (std::size_t i = 0; i < x.rows; ++i)
+    for (std::uint64_t c = mask.col; c < end;) {  // one tile of 64 columns at a time
+      mask.tile_words(mask.row + i, c / 64, words);
+      for (const std::uint64_t tile_end = std::min(end, c / 64 * 64 + 64); c < tile_end; ++c) {
+        const std::size_t j = c - mask.col;
+        y(i, j) = words[c % 64] >= threshold ? x(i, j) * scale : 0.0f;
+      }
     }
-  }
 }
 
 void Backend::do_dropout_backward(const DropoutMask& mask, ConstMatrixView dy, MatrixView dx) {
