@@ -7,10 +7,7 @@ file(MAKE_DIRECTORY ${WORK})
 
 include(${CMAKE_CURRENT_LIST_DIR}/cli_test_support.cmake)
 
-two_class_csv(train 60)
-two_class_csv(test 20)
-file(WRITE ${WORK}/train.csv "${train}")
-file(WRITE ${WORK}/test.csv "${test}")
+write_two_class_files(${WORK})
 set(data --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv --label-column 3 --batch-size 8
          --lr 0.01 --seed 3 --quiet)
 
