@@ -23,6 +23,7 @@ namespace {
 
 constexpr char kMagic[8] = {'M', 'L', 'P', 'K', 'M', 'O', 'D', 'L'};
 constexpr std::uint32_t kOldestModelFileVersion = 1;
+constexpr std::uint32_t kFirstVersionWithDropout = 2;  // its rates and the checkpoint's seed
 
 std::string with_path(const std::filesystem::path& path, const std::string& problem) {
   std::string m = "model file ";
@@ -268,7 +269,7 @@ ModelFile read_model(const std::filesystem::path& path) {
                                     " is not supported (this mlpk reads versions " +
                                     std::to_string(kOldestModelFileVersion) + " to " +
                                     std::to_string(kModelFileVersion) + ")"));
-  const bool has_dropout = version >= 2;
+  const bool has_dropout = version >= kFirstVersionWithDropout;
   ModelFile file;
   try {
     Architecture& a = file.architecture;

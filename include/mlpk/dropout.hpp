@@ -57,8 +57,9 @@ struct DropoutMask {
   std::uint32_t threshold() const;
   // 1 / (1 - rate) rounded once to float: the factor of a kept element in float kernels.
   float scale() const;
-  std::array<std::uint32_t, 2> key() const;
-  // The counter words that depend on neither the row nor the column: {t mod 2^32, ...}.
+  std::array<std::uint32_t, 2> key() const;  // {seed mod 2^32, seed >> 32}
+  // The counter words that depend on neither the row nor the column, counter[2] and counter[3]
+  // above: {t mod 2^32, ((t >> 32) * 4096 + layer) mod 2^32}.
   std::array<std::uint32_t, 2> step_and_layer() const;
   // The 64 words of columns 64 tile .. 64 tile + 63 in row r of the layer's output (layer
   // coordinates, not the view's).
