@@ -120,6 +120,9 @@ void register_elementwise(const std::string& spec) {
   add("Axpy", 3 * f, [](Backend& b, MatrixView x, MatrixView, MatrixView z, std::span<float>) {
     b.axpy(-1e-3f, {x.data, x.size()}, {z.data, z.size()});
   });
+  add("DropoutForward", 2 * f, [](Backend& b, MatrixView x, MatrixView, MatrixView z, std::span<float>) {
+    b.dropout_forward(DropoutMask{1, 2, 0, 0.2f}, x, z);  // the mask's words are computed, not read
+  });
 }
 
 // profiled: with a Profiler attached (BM_TrainStepProfiled), its records cleared before they

@@ -3,31 +3,63 @@
 #include <mlpk/network.hpp>
 
 #include <charconv>
+#include <optional>
+#include <string>
 
 namespace mlpk {
 
+namespace {
+
+// The whole of `text` as a number, or nothing.
+template <typename T>
+std::optional<T> parse_number(std::string_view text) {
+  T value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// "0.2", "0.25": a dropout rate as printed by to_string (the shortest text that reads back).
+std::string rate_text(float rate) {
+  char buffer[32];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, rate);
+  return ec == std::errc() ? std::string(buffer, end) : std::to_string(rate);
+}
+
+}  // namespace
+
 Architecture Architecture::parse(std::string_view text, Activation hidden, Loss loss) {
-  std::vector<std::size_t> widths;
+  const auto fail = [&](const std::string& problem) {
+    return Error("layers '" + std::string(text) + "': " + problem);
+  };
+  std::vector<LayerSpec> parts;  // the input width first
   std::size_t start = 0;
   while (start <= text.size()) {
     const std::size_t dash = std::min(text.find('-', start), text.size());
     const std::string_view part = text.substr(start, dash - start);
-    std::size_t value = 0;
-    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
-    if (part.empty() || ec != std::errc() || end != part.data() + part.size())
-      throw Error("layers '" + std::string(text) + "': '" + std::string(part) +
-                  "' is not a layer width (expected e.g. 784-256-10)");
-    widths.push_back(value);
+    const std::size_t colon = std::min(part.find(':'), part.size());
+    const auto width = parse_number<std::size_t>(part.substr(0, colon));
+    if (!width)
+      throw fail("'" + std::string(part) + "' is not a layer width (expected e.g. 784-256-10, or " +
+                 "784-256:0.2-10 with a dropout rate)");
+    LayerSpec spec{*width, hidden};
+    if (colon < part.size()) {
+      const std::string_view rate = part.substr(colon + 1);
+      const auto value = parse_number<float>(rate);
+      if (!value)
+        throw fail("'" + std::string(rate) + "' is not a dropout rate (expected e.g. 784-256:0.2-10)");
+      if (parts.empty()) throw fail("the input width takes no dropout rate");
+      spec.dropout = *value;
+    }
+    parts.push_back(spec);
     start = dash + 1;
   }
-  if (widths.size() < 2)
-    throw Error("layers '" + std::string(text) +
-                "': give the input width and at least one layer, e.g. 784-10");
+  if (parts.size() < 2) throw fail("give the input width and at least one layer, e.g. 784-10");
   Architecture a;
-  a.inputs = widths.front();
+  a.inputs = parts.front().units;
   a.loss = loss;
-  for (std::size_t i = 1; i < widths.size(); ++i)
-    a.layers.push_back({widths[i], i + 1 == widths.size() ? output_activation_for(loss) : hidden});
+  a.layers.assign(parts.begin() + 1, parts.end());
+  a.layers.back().activation = output_activation_for(loss);
   try {
     a.validate();
   } catch (const Error& e) {
@@ -43,6 +75,7 @@ std::string Architecture::to_string() const {
     s += std::to_string(layer.units);
     s += '(';
     s += mlpk::to_string(layer.activation);
+    if (layer.dropout != 0.0f) s += ", dropout " + rate_text(layer.dropout);
     s += ')';
   }
   s += ' ';
@@ -56,9 +89,17 @@ void Architecture::validate() const {
   if (layers.size() > kMaxLayers)
     throw Error("architecture: " + std::to_string(layers.size()) + " layers are more than the " +
                 std::to_string(kMaxLayers) + " mlpk allows");
-  for (std::size_t l = 0; l < layers.size(); ++l)
+  for (std::size_t l = 0; l < layers.size(); ++l) {
     if (layers[l].units == 0)
       throw Error("architecture: layer " + std::to_string(l + 1) + " has zero units");
+    const float p = layers[l].dropout;
+    if (!(p >= 0.0f && p < 1.0f))
+      throw Error("architecture: layer " + std::to_string(l + 1) + "'s dropout rate " + rate_text(p) +
+                  " is not in [0, 1)");
+  }
+  if (layers.back().dropout != 0.0f)
+    throw Error("architecture: layer " + std::to_string(layers.size()) +
+                " is the output layer, which takes no dropout (only hidden layers do)");
   // Checked layer by layer, each product by division first: no sum or product can wrap.
   std::uint64_t total = 0;
   std::uint64_t in = inputs;

@@ -2,6 +2,7 @@
 #include <mlpk/backend.hpp>
 #include <mlpk/error.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -128,6 +129,37 @@ void Backend::adam_update(const AdamStep& step, std::span<const float> g, std::s
   do_adam_update(step, g, w, m, s);
 }
 
+void Backend::require_valid(const DropoutMask& mask, ConstMatrixView x, ConstMatrixView y,
+                            const char* kernel) {
+  require_same_shape(kernel, "X", x, "Y", y);
+  if (!(mask.rate >= 0.0f && mask.rate < 1.0f))
+    throw Error(std::string(kernel) + ": the dropout rate must be in [0, 1), not " +
+                std::to_string(mask.rate));
+  if (mask.layer >= kDropoutLayers)
+    throw Error(std::string(kernel) + ": layer " + std::to_string(mask.layer) +
+                " is past the " + std::to_string(kDropoutLayers) + " layers a mask can name");
+  // The counter holds the row in a word of its own: rows past 2^32 would repeat masks (and a
+  // column as large is as far past any layer's width).
+  constexpr std::uint64_t kPositions = std::uint64_t{1} << 32;
+  if (x.rows > kPositions || mask.row > kPositions - x.rows || x.cols > kPositions ||
+      mask.col > kPositions - x.cols)
+    throw Error(std::string(kernel) + ": a view of " + shape(x) + " at row " +
+                std::to_string(mask.row) + ", column " + std::to_string(mask.col) +
+                " reaches past the 2^32 rows and columns a mask has");
+}
+
+void Backend::dropout_forward(const DropoutMask& mask, ConstMatrixView x, MatrixView y) {
+  require_valid(mask, x, y, "dropout_forward");
+  if (x.size() == 0) return;
+  do_dropout_forward(mask, x, y);
+}
+
+void Backend::dropout_backward(const DropoutMask& mask, ConstMatrixView dy, MatrixView dx) {
+  require_valid(mask, dy, dx, "dropout_backward");
+  if (dy.size() == 0) return;
+  do_dropout_backward(mask, dy, dx);
+}
+
 void Backend::dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
                             Activation g, MatrixView z, MatrixView a) {
   require_supported(g, "dense_forward");
@@ -189,6 +221,25 @@ void Backend::do_adam_update(const AdamStep& p, std::span<const float> g, std::s
     s[i] = s1;
     w[i] = p.decay * w[i] - p.step_size * m1 / (std::sqrt(s1) * p.inverse_sqrt_c2 + p.epsilon);
   }
+}
+
+void Backend::do_dropout_forward(const DropoutMask& mask, ConstMatrixView x, MatrixView y) {
+  const std::uint32_t threshold = mask.threshold();
+  const float scale = mask.scale();
+  const std::uint64_t end = mask.col + x.cols;  // the view's columns in the layer: [col, end)
+  std::uint32_t words[64];
+  for (std::size_t i = 0; i < x.rows; ++i)
+    for (std::uint64_t c = mask.col; c < end;) {  // one tile of 64 columns at a time
+      mask.tile_words(mask.row + i, c / 64, words);
+      for (const std::uint64_t tile_end = std::min(end, c / 64 * 64 + 64); c < tile_end; ++c) {
+        const std::size_t j = c - mask.col;
+        y(i, j) = words[c % 64] >= threshold ? x(i, j) * scale : 0.0f;
+      }
+    }
+}
+
+void Backend::do_dropout_backward(const DropoutMask& mask, ConstMatrixView dy, MatrixView dx) {
+  do_dropout_forward(mask, dy, dx);
 }
 
 }  // namespace mlpk

@@ -22,6 +22,8 @@ namespace mlpk {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'L', 'P', 'K', 'M', 'O', 'D', 'L'};
+constexpr std::uint32_t kOldestModelFileVersion = 1;
+constexpr std::uint32_t kFirstVersionWithDropout = 2;  // its rates and the checkpoint's seed
 
 std::string with_path(const std::filesystem::path& path, const std::string& problem) {
   std::string m = "model file ";
@@ -129,6 +131,7 @@ class Reader {
   std::uint8_t u8(const char* what) { return integer<std::uint8_t>(what); }
   std::uint32_t u32(const char* what) { return integer<std::uint32_t>(what); }
   std::uint64_t u64(const char* what) { return integer<std::uint64_t>(what); }
+  float f32(const char* what) { return std::bit_cast<float>(u32(what)); }
   std::vector<float> floats(std::uint64_t count, const char* what) {
     if (count > left_ / 4)  // checked before allocating: a corrupt count cannot cost memory
       throw Error(with_path(path_, std::string("truncated or corrupt: ") + std::to_string(count) + " floats of " +
@@ -210,6 +213,7 @@ void save_model(const std::filesystem::path& path, const Network& net, const Sta
   for (const auto& layer : a.layers) {
     w.u32(static_cast<std::uint32_t>(layer.units));
     w.string(to_string(layer.activation));
+    w.f32(layer.dropout);
   }
   w.string(to_string(a.loss));
   w.u8(standardizer != nullptr);
@@ -234,6 +238,7 @@ void save_model(const std::filesystem::path& path, const Network& net, const Sta
     }
     w.u64(training->epoch);
     w.u64(training->rng_state);
+    w.u64(training->dropout_seed);
   }
   auto& bytes = w.buffer();
   const auto crc = static_cast<std::uint32_t>(crc32_z(0L, bytes.data(), static_cast<z_size_t>(bytes.size())));
@@ -259,10 +264,12 @@ ModelFile read_model(const std::filesystem::path& path) {
   if (std::memcmp(magic, kMagic, sizeof kMagic) != 0)
     throw Error(with_path(path, "wrong magic (not an mlpk model file)"));
   const std::uint32_t version = r.u32("the version");
-  if (version != kModelFileVersion)
+  if (version < kOldestModelFileVersion || version > kModelFileVersion)
     throw Error(with_path(path, "format version " + std::to_string(version) +
-                                    " is not supported (this mlpk reads version " +
+                                    " is not supported (this mlpk reads versions " +
+                                    std::to_string(kOldestModelFileVersion) + " to " +
                                     std::to_string(kModelFileVersion) + ")"));
+  const bool has_dropout = version >= kFirstVersionWithDropout;
   ModelFile file;
   try {
     Architecture& a = file.architecture;
@@ -273,6 +280,7 @@ ModelFile read_model(const std::filesystem::path& path) {
       LayerSpec spec;
       spec.units = r.u32("a layer width");
       spec.activation = parse_activation(r.string("an activation"));
+      if (has_dropout) spec.dropout = r.f32("a dropout rate");
       a.layers.push_back(spec);
     }
     a.loss = parse_loss(r.string("the loss"));
@@ -313,6 +321,7 @@ ModelFile read_model(const std::filesystem::path& path) {
       }
       c.training.epoch = r.u64("the epoch");
       c.training.rng_state = r.u64("the RNG state");
+      if (has_dropout) c.training.dropout_seed = r.u64("the dropout seed");
       file.checkpoint = std::move(c);
     }
   } catch (const Error& e) {

@@ -20,6 +20,8 @@
 namespace mlpk {
 namespace {
 
+static_assert(kMaxLayers <= kDropoutLayers, "every layer must be able to name its dropout mask");
+
 constexpr std::size_t kBlockAlign = 16;  // floats: each W and b starts on a 64-byte boundary
 
 std::size_t round_up(std::size_t x) { return (x + kBlockAlign - 1) / kBlockAlign * kBlockAlign; }
@@ -83,6 +85,7 @@ Network::Network(Architecture architecture, std::shared_ptr<Backend> backend)
   z_.resize(num_layers());
   a_.resize(num_layers());
   dz_.resize(num_layers());
+  dropped_.resize(num_layers());
   parallel_ = std::make_unique<Parallel>();
   initialize(0);
 }
@@ -204,6 +207,7 @@ void Network::reserve_batch(std::size_t n) {
     // Identity layers keep A in Z's buffer.
     a_[l] = layer.activation == Activation::identity ? Tensor() : Tensor(n, layer.units);
     dz_[l] = Tensor(n, layer.units);
+    dropped_[l] = layer.dropout > 0.0f ? Tensor(n, layer.units) : Tensor();
   }
   capacity_ = n;
 }
@@ -219,7 +223,23 @@ ConstMatrixView Network::activation(std::size_t l) const {
   return a.view().top_rows(batch_);
 }
 
-ConstMatrixView Network::forward(ConstMatrixView x) {
+std::optional<DropoutMask> Network::dropout_mask(std::size_t l) const {
+  const float rate = architecture_.layers[l].dropout;
+  if (!training_step_ || rate == 0.0f) return std::nullopt;
+  return DropoutMask{training_step_->seed, training_step_->step, static_cast<std::uint32_t>(l), rate};
+}
+
+ConstMatrixView Network::layer_output(std::size_t l) const {
+  return dropout_mask(l) ? dropped_[l].view().top_rows(batch_) : activation(l);
+}
+
+ConstMatrixView Network::forward(ConstMatrixView x) { return run_forward(x, nullptr); }
+
+ConstMatrixView Network::forward_training(ConstMatrixView x, DropoutStep step) {
+  return run_forward(x, &step);
+}
+
+ConstMatrixView Network::run_forward(ConstMatrixView x, const DropoutStep* step) {
   const PhaseScope phase(profiler_, Phase::forward);
   if (x.cols != architecture_.inputs)
     throw Error("Network::forward: X is " + shape_string(x) + " but the network takes " +
@@ -229,9 +249,11 @@ ConstMatrixView Network::forward(ConstMatrixView x) {
   // the copy is whole and checked there is no forward to go back from.
   batch_ = 0;
   has_gradients_ = false;
+  training_step_.reset();
   reserve_batch(x.rows);
   copy_finite(x, input_.view().top_rows(x.rows), "Network::forward: X");
   batch_ = x.rows;
+  if (step != nullptr) training_step_ = *step;
   const std::size_t max_tasks = tasks_for(parallel_->threads(), backend_->block_invariant());
   ConstMatrixView previous = input_.view().top_rows(batch_);
   for (std::size_t l = 0; l < num_layers(); ++l) {
@@ -243,16 +265,26 @@ ConstMatrixView Network::forward(ConstMatrixView x) {
     // Softmax couples a row's columns: such a layer is cut by rows only.
     const WorkSplit split =
         split_output(batch_, w.cols, w.rows, true, g != Activation::softmax, max_tasks);
+    // Dropout's mask is a function of the element's place in the layer: any block may apply it.
+    const std::optional<DropoutMask> mask = dropout_mask(l);
+    const MatrixView out = mask ? dropped_[l].view().top_rows(batch_) : a;
     const OpScope op(profiler_, Op::forward, l, split.count());
     parallel_->for_each(split.count(), [&](std::size_t t) {
       const OutputBlock o = split.block(t);
-      const CallScope call(op, t, Kernel::dense_forward, o.rows, o.cols, w.rows, Trans::N, Trans::N, g);
-      backend_->dense_forward(previous.block(o.row, 0, o.rows, previous.cols),
-                              w.block(0, o.col, w.rows, o.cols), b.subspan(o.col, o.cols), g,
-                              z.block(o.row, o.col, o.rows, o.cols),
-                              a.block(o.row, o.col, o.rows, o.cols));
+      {
+        const CallScope call(op, t, Kernel::dense_forward, o.rows, o.cols, w.rows, Trans::N, Trans::N, g);
+        backend_->dense_forward(previous.block(o.row, 0, o.rows, previous.cols),
+                                w.block(0, o.col, w.rows, o.cols), b.subspan(o.col, o.cols), g,
+                                z.block(o.row, o.col, o.rows, o.cols),
+                                a.block(o.row, o.col, o.rows, o.cols));
+      }
+      if (mask) {
+        const CallScope call(op, t, Kernel::dropout_forward, o.rows, o.cols, 0);
+        backend_->dropout_forward(mask->at(o.row, o.col), a.block(o.row, o.col, o.rows, o.cols),
+                                  out.block(o.row, o.col, o.rows, o.cols));
+      }
     });
-    previous = a;
+    previous = out;
   }
   return previous;
 }
@@ -343,7 +375,7 @@ void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient) {
   phase.emplace(profiler_, Phase::backward);
   for (std::size_t l = last + 1; l-- > 0;) {
     const ConstMatrixView dz = dz_[l].view().top_rows(n);
-    const ConstMatrixView previous = l == 0 ? input_.view().top_rows(n) : activation(l - 1);
+    const ConstMatrixView previous = l == 0 ? input_.view().top_rows(n) : layer_output(l - 1);
     const ConstMatrixView w = weights(l);
     // dW = A[l-1]^T dZ: every task reduces over the whole batch for its block of dW.
     MatrixView dw{grads_.data() + weight_offset_[l], w.rows, w.cols};
@@ -369,10 +401,12 @@ void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient) {
       }
       break;
     }
-    // dA[l-1] = dZ W^T, turned into dZ[l-1] in place, with db[l-1] reduced while it is hot. A
-    // block of columns holds every row, so its bias gradient is complete; softmax couples the
-    // columns of a row, so it is cut by rows and finished after.
+    // dA[l-1] = dZ W^T (through layer l-1's dropout mask, if it had one), turned into dZ[l-1] in
+    // place, with db[l-1] reduced while it is hot. A block of columns holds every row, so its
+    // bias gradient is complete; softmax couples the columns of a row, so it is cut by rows and
+    // finished after.
     MatrixView da = dz_[l - 1].view().top_rows(n);
+    const std::optional<DropoutMask> mask = dropout_mask(l - 1);
     const Activation g = architecture_.layers[l - 1].activation;
     const ConstMatrixView z = pre_activation(l - 1), a = activation(l - 1);
     std::span<float> db{grads_.data() + bias_offset_[l - 1], da.cols};
@@ -387,6 +421,10 @@ void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient) {
         const CallScope call(da_op, t, Kernel::gemm, o.rows, o.cols, w.cols, Trans::N, Trans::T);
         backend_->gemm(Trans::N, Trans::T, 1.0f, dz.block(o.row, 0, o.rows, dz.cols),
                        w.block(o.col, 0, o.cols, w.cols), 0.0f, da_block);
+      }
+      if (mask) {
+        const CallScope call(da_op, t, Kernel::dropout_backward, o.rows, o.cols, 0);
+        backend_->dropout_backward(mask->at(o.row, o.col), da_block, da_block);
       }
       if (!row_coupled) {  // every row of these columns: their bias gradient is complete
         const CallScope call(da_op, t, Kernel::dense_backward_activation, o.rows, o.cols, 0,

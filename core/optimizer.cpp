@@ -235,8 +235,9 @@ double clip_by_global_norm(std::span<float> gradients, double max_norm) {
   return norm;
 }
 
-double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstMatrixView y) {
-  net.forward(x);
+double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstMatrixView y,
+                   std::uint64_t dropout_seed) {
+  net.forward_training(x, {dropout_seed, optimizer.steps()});
   const double loss = net.loss(y);
   net.backward(y);
   optimizer.step(net);

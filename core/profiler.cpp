@@ -56,6 +56,8 @@ std::string_view to_string(Kernel kernel) {
     case Kernel::loss_gradient: return "loss_gradient";
     case Kernel::axpy: return "axpy";
     case Kernel::adam_update: return "adam_update";
+    case Kernel::dropout_forward: return "dropout_forward";
+    case Kernel::dropout_backward: return "dropout_backward";
     case Kernel::loss_value: return "loss_value";
     case Kernel::optimizer_loop: return "optimizer_loop";
     case Kernel::none: return "none";
@@ -81,6 +83,8 @@ KernelCost kernel_cost(const KernelCall& c) {
     case Kernel::loss_value: return {3.0 * mn, f * 2.0 * mn};        // reads the output and Y
     case Kernel::axpy: return {2.0 * n, f * 3.0 * n};                // reads x, y; writes y
     case Kernel::adam_update: return {16.0 * n, f * 7.0 * n};        // reads g w m s, writes w m s
+    case Kernel::dropout_forward:                                    // reads X, writes Y
+    case Kernel::dropout_backward: return {mn, f * 2.0 * mn};
     case Kernel::optimizer_loop: return {4.0 * n, f * 5.0 * n};      // momentum: g w v, writes w v
     case Kernel::none: return {};
   }

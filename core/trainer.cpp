@@ -89,6 +89,7 @@ Trainer::Trainer(Network& net, Optimizer& optimizer, TrainerOptions options)
     throw Error("Trainer: the batch size " + std::to_string(options_.batch_size) + " is more than " +
                 std::to_string(kMaxBatchSize));
   state_.rng_state = options_.seed;
+  state_.dropout_seed = options_.seed;
   const float smoothing = options_.label_smoothing;
   if (!(smoothing >= 0.0f && smoothing < 1.0f))
     throw Error("Trainer: label smoothing must be in [0, 1), not " + std::to_string(smoothing));
@@ -155,7 +156,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
       gather_batch(train, order, first, count, x, y);
       if (options_.label_smoothing > 0.0f) smooth_labels(y.view().top_rows(count), options_.label_smoothing);
       const ConstMatrixView xb = x.view().top_rows(count), yb = y.view().top_rows(count);
-      const ConstMatrixView out = net_.forward(xb);
+      const ConstMatrixView out = net_.forward_training(xb, {state_.dropout_seed, optimizer_.steps()});
       const double loss = mean_loss(net_, yb);
       if (!std::isfinite(loss))
         throw Error(diverged(report.epoch, b + 1, batches, "the batch loss is " + std::to_string(loss)));

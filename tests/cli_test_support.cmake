@@ -42,3 +42,11 @@ function(two_class_csv var count)
   endforeach()
   set(${var} "${text}" PARENT_SCOPE)
 endfunction()
+
+# Writes `dir`/train.csv (60 samples) and `dir`/test.csv (the first 20 of them) of two_class_csv.
+function(write_two_class_files dir)
+  two_class_csv(train 60)
+  two_class_csv(test 20)
+  file(WRITE ${dir}/train.csv "${train}")
+  file(WRITE ${dir}/test.csv "${test}")
+endfunction()

@@ -8,10 +8,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/cli_test_support.cmake)
 
 # Two well-separated classes in 3 features; label in the last column, with a header. The test set
 # is the first 20 training rows.
-two_class_csv(train 60)
-two_class_csv(test 20)
-file(WRITE ${WORK}/train.csv "${train}")
-file(WRITE ${WORK}/test.csv "${test}")
+write_two_class_files(${WORK})
 
 expect_ok(${MLPK} train --train-csv ${WORK}/train.csv --test-csv ${WORK}/test.csv --label-column 3
           --layers 3-8-2 --epochs 20 --batch-size 8 --lr 0.01 --seed 3 --threads 4 --standardize

@@ -313,6 +313,43 @@ TEST_P(Conformance, AdamUpdate) {
     }
 }
 
+// Forward and backward with a fixed mask, at positions in the layer that start mid-vector and
+// mid-tile and far out: the same elements dropped as the reference (exactly 0), the others
+// within one rounding of X / (1 - p) computed in double.
+TEST_P(Conformance, DropoutForwardAndBackward) {
+  for (const float rate : {0.0f, 0.25f, 0.9f})
+    for (std::size_t rows : {1, 3, 17})
+      for (std::size_t cols : {1, 3, 17, 129, 1000})
+        for (auto [row, col] : {std::pair<std::uint64_t, std::uint64_t>{0, 0}, {5, 13}, {1000, 64},
+                                {(std::uint64_t{1} << 32) - 17, 77}})
+          for (bool backward : {false, true})
+            for (bool in_place : {false, true}) {
+              const std::size_t pad = (rows + cols) % 2 ? 5 : 0;
+              SCOPED_TRACE(std::string(backward ? "backward" : "forward") + " rate " + std::to_string(rate) +
+                           " " + std::to_string(rows) + "x" + std::to_string(cols) + " at (" +
+                           std::to_string(row) + ", " + std::to_string(col) + ")" + (in_place ? " in place" : ""));
+              const DropoutMask mask{0xfeedbeefcafeULL, 12345, 7, rate, row, col};
+              GuardedMatrix x(rows, cols, pad), got(rows, cols, pad), expected(rows, cols, pad);
+              x.fill(rows * cols + col, -3.0f, 3.0f);
+              if (in_place) got = x;
+              const auto run = [&](Backend& b, ConstMatrixView in, MatrixView out) {
+                if (backward)
+                  b.dropout_backward(mask, in, out);
+                else
+                  b.dropout_forward(mask, in, out);
+              };
+              run(*backend_, in_place ? got.view() : x.view(), got.view());
+              run(*reference_, x.view(), expected.view());
+              expect_near(got, expected, [&](std::size_t i, std::size_t j) {
+                return mask.keeps(i, j) ? elementwise_tolerance(expected.at(i, j)) : 0.0;
+              });
+              if (rate == 0.0f) {  // nothing dropped, and X / 1 is X
+                for (std::size_t i = 0; i < rows; ++i)
+                  for (std::size_t j = 0; j < cols; ++j) ASSERT_EQ(got.at(i, j), x.at(i, j));
+              }
+            }
+}
+
 // --- fused kernels -----------------------------------------------------------------------------
 
 TEST_P(Conformance, DenseForwardMatchesComposedKernels) {
@@ -425,6 +462,10 @@ TEST_P(Conformance, RejectsWrongShapesWithTheSameMessages) {
     backend_->adam_update(AdamStep{}, std::span<const float>(buffer, 3), std::span<float>(buffer + 3, 3),
                           std::span<float>(buffer + 5, 3), std::span<float>(buffer + 9, 3));
   }, testing::ThrowsMessage<Error>(testing::HasSubstr("w and m overlap")));
+  EXPECT_THAT([&] { backend_->dropout_forward(DropoutMask{1, 2, 3, 0.5f}, m23, m33); },
+              testing::ThrowsMessage<Error>(testing::HasSubstr("dropout_forward: Y is 3x3 but X is 2x3")));
+  EXPECT_THAT([&] { backend_->dropout_backward(DropoutMask{1, 2, 3, 0.5f}, m33, m23); },
+              testing::ThrowsMessage<Error>(testing::HasSubstr("dropout_backward: Y is 2x3 but X is 3x3")));
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, Conformance, testing::ValuesIn(backend_specs()), spec_test_name);

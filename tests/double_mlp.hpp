@@ -33,6 +33,9 @@ struct DoubleMlp {
   Architecture arch;
   std::vector<DMatrix> w;               // per layer, in x out
   std::vector<std::vector<double>> b;   // per layer
+  // Per layer, what each output is multiplied by after its activation: keep / (1 - p) of a fixed
+  // dropout mask (a training forward's), or nothing (empty) for a layer without dropout.
+  std::vector<DMatrix> dropout;
 
   explicit DoubleMlp(const Network& net) : arch(net.architecture()) {
     for (std::size_t l = 0; l < net.num_layers(); ++l) {
@@ -43,6 +46,21 @@ struct DoubleMlp {
       w.push_back(m);
       const auto bl = net.bias(l);
       b.emplace_back(bl.begin(), bl.end());
+    }
+  }
+
+  // Fixes the masks of a training forward at `step` on a batch of `rows`: the loss is then that
+  // forward's, a smooth function of the parameters wherever the activations are.
+  void drop(const DropoutStep& step, std::size_t rows) {
+    dropout.assign(arch.layers.size(), {});
+    for (std::size_t l = 0; l < arch.layers.size(); ++l) {
+      const double p = arch.layers[l].dropout;
+      if (p == 0.0) continue;
+      const DropoutMask mask{step.seed, step.step, static_cast<std::uint32_t>(l), arch.layers[l].dropout};
+      dropout[l].assign(rows, std::vector<double>(arch.layers[l].units));
+      for (std::size_t i = 0; i < rows; ++i)
+        for (std::size_t j = 0; j < arch.layers[l].units; ++j)
+          dropout[l][i][j] = mask.keeps(i, j) ? 1.0 / (1.0 - p) : 0.0;
     }
   }
 
@@ -65,6 +83,8 @@ struct DoubleMlp {
         } else {
           for (double& v : next[i]) v = activate(g, v);
         }
+        if (l < dropout.size() && !dropout[l].empty())
+          for (std::size_t j = 0; j < next[i].size(); ++j) next[i][j] *= dropout[l][i][j];
       }
       a = next;
     }

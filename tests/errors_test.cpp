@@ -3,6 +3,7 @@
 
 #include <gmock/gmock.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <memory>
@@ -122,6 +123,48 @@ TEST(Errors, InputAndOutputGradientMisuseIsNamed) {
               ThrowsMessage<Error>(HasSubstr("the input gradient is 5x3 but X was 5x4")));
   net.backward(y.view(), dx.view());
   EXPECT_EQ(net.output_gradient().rows, 5u);
+}
+
+// Rates outside [0, 1) (NaN, 1, a negative one), on the output layer or on the input width, and
+// text that is no rate: refused by the parser, the Network and the kernels alike, naming them.
+TEST(Errors, DropoutRatesOutsideZeroToOneAreRefused) {
+  const auto parse = [](const char* layers) {
+    return [layers] { Architecture::parse(layers, Activation::relu, Loss::softmax_cross_entropy); };
+  };
+  EXPECT_THAT(parse("784-512:nan-10"), ThrowsMessage<Error>(HasSubstr(
+                                           "layers '784-512:nan-10': architecture: layer 1's dropout rate nan is not in [0, 1)")));
+  EXPECT_THAT(parse("784-512:1-10"), ThrowsMessage<Error>(HasSubstr("layer 1's dropout rate 1 is not in [0, 1)")));
+  EXPECT_THAT(parse("784-512:inf-10"), ThrowsMessage<Error>(HasSubstr("dropout rate inf is not in [0, 1)")));
+  EXPECT_THAT(parse("784-512-10:0.5"), ThrowsMessage<Error>(HasSubstr("layer 2 is the output layer, which takes no dropout")));
+  EXPECT_THAT(parse("784:0.2-10"), ThrowsMessage<Error>(HasSubstr("the input width takes no dropout rate")));
+  EXPECT_THAT(parse("784-512:x-10"), ThrowsMessage<Error>(HasSubstr("'x' is not a dropout rate")));
+  // The minus of a negative rate separates layers: "512:" is a width with an empty rate.
+  EXPECT_THAT(parse("784-512:-0.1-10"), ThrowsMessage<Error>(HasSubstr("'' is not a dropout rate")));
+  EXPECT_THAT(parse("784-512:0.2:0.3-10"), ThrowsMessage<Error>(HasSubstr("'0.2:0.3' is not a dropout rate")));
+
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), 1.0f, -0.1f}) {
+    const std::string shown = std::isnan(bad) ? "nan" : bad == 1.0f ? "1" : "-0.1";
+    SCOPED_TRACE(shown);
+    Architecture a = Architecture::parse("3-4-2", Activation::relu, Loss::softmax_cross_entropy);
+    a.layers[0].dropout = bad;
+    EXPECT_THAT([&] { Network(a, reference()); },
+                ThrowsMessage<Error>(HasSubstr("layer 1's dropout rate " + shown + " is not in [0, 1)")));
+    float data[6] = {};
+    const MatrixView m{data, 2, 3};
+    for (auto backend : {reference(), std::shared_ptr<Backend>(create_backend(default_backend_name()))}) {
+      EXPECT_THAT([&] { backend->dropout_forward(DropoutMask{1, 2, 0, bad}, m, m); },
+                  ThrowsMessage<Error>(HasSubstr("dropout_forward: the dropout rate must be in [0, 1), not")));
+      EXPECT_THAT([&] { backend->dropout_backward(DropoutMask{1, 2, 0, bad}, m, m); },
+                  ThrowsMessage<Error>(HasSubstr("dropout_backward: the dropout rate must be in [0, 1), not")));
+    }
+  }
+  float data[6] = {};
+  const MatrixView m{data, 2, 3};
+  EXPECT_THAT([&] { reference()->dropout_forward(DropoutMask{1, 2, kDropoutLayers, 0.5f}, m, m); },
+              ThrowsMessage<Error>(HasSubstr("layer 4096 is past the 4096 layers a mask can name")));
+  EXPECT_THAT([&] { reference()->dropout_forward(DropoutMask{1, 2, 0, 0.5f, (std::uint64_t{1} << 32) - 1}, m, m); },
+              ThrowsMessage<Error>(HasSubstr("reaches past the 2^32 rows and columns a mask has")));
+  EXPECT_NO_THROW(reference()->dropout_forward(DropoutMask{1, 2, 0, 0.5f, (std::uint64_t{1} << 32) - 2}, m, m));
 }
 
 TEST(Errors, OptimizerAndViewsRejectNonsense) {

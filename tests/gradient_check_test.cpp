@@ -46,12 +46,15 @@ GuardedMatrix targets_for(Loss loss, std::size_t n, std::size_t k) {
   return y;
 }
 
-// After net.forward(x) and net.backward(y[, dx]): every dW and db (and each element of the input
-// gradient `input_gradient` when given) against central finite differences of the
-// double-precision network, and the loss against its loss.
+// After net.forward(x) (or net.forward_training(x, *dropout)) and net.backward(y[, dx]): every dW
+// and db (and each element of the input gradient `input_gradient` when given) against central
+// finite differences of the double-precision network (with that forward's dropout masks), and
+// the loss against its loss.
 void expect_gradients_match(const Network& net, ConstMatrixView x, ConstMatrixView y,
-                            const GuardedMatrix* input_gradient = nullptr) {
+                            const GuardedMatrix* input_gradient = nullptr,
+                            const DropoutStep* dropout = nullptr) {
   DoubleMlp mlp(net);
+  if (dropout != nullptr) mlp.drop(*dropout, x.rows);
   DMatrix dx = to_double(x);
   const DMatrix dy = to_double(y);
   EXPECT_NEAR(net.loss(y), mlp.loss(dx, dy), 1e-5 * std::max(1.0, std::abs(mlp.loss(dx, dy))));
@@ -117,6 +120,41 @@ TEST_P(GradientCheck, MatchesCentralFiniteDifferences) {
     EXPECT_TRUE(dx.guards_intact());
     expect_gradients_match(net, x.view(), y.view(), &dx);
   }
+}
+
+// Training mode: with the masks of a fixed (seed, step) the network is a fixed function, whose
+// gradients backward must give through the same masks (dX included, so the first layer's too).
+TEST_P(GradientCheck, MatchesFiniteDifferencesThroughAFixedDropoutMask) {
+  std::shared_ptr<Backend> backend = create_backend(GetParam());
+  for (std::size_t depth : {2u, 4u})
+    for (Activation hidden : {Activation::tanh, Activation::relu, Activation::sigmoid, Activation::softmax})
+      for (Loss loss : kAllLosses) {
+        const Case c{depth, hidden, loss, Activation::identity};
+        SCOPED_TRACE(describe(c) + ", dropout 0.4, 0.25, 0.5");
+        Architecture a = architecture_for(c);
+        const float rates[] = {0.4f, 0.25f, 0.5f};
+        for (std::size_t l = 0; l + 1 < a.layers.size(); ++l) a.layers[l].dropout = rates[l];
+        Network net(a, backend);
+        net.initialize(depth * 10 + static_cast<std::uint64_t>(hidden), Init::xavier_normal);
+        for (float& p : net.parameters()) p += 0.05f;
+        const std::size_t n = 8;
+        GuardedMatrix x(n, 4), dx(n, 4, 3);
+        x.fill(13, -2.0f, 2.0f);
+        const GuardedMatrix y = targets_for(loss, n, 3);
+        const DropoutStep step{11, 4};
+        // The masks drop something in every hidden layer, and keep something: else they test nothing.
+        for (std::size_t l = 0; l + 1 < a.layers.size(); ++l) {
+          std::size_t dropped = 0;
+          const DropoutMask mask{step.seed, step.step, static_cast<std::uint32_t>(l), rates[l]};
+          for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = 0; j < a.layers[l].units; ++j) dropped += !mask.keeps(i, j);
+          ASSERT_GT(dropped, 0u) << "layer " << l;
+          ASSERT_LT(dropped, n * a.layers[l].units) << "layer " << l;
+        }
+        net.forward_training(x.view(), step);
+        net.backward(y.view(), dx.view());
+        expect_gradients_match(net, x.view(), y.view(), &dx, &step);
+      }
 }
 
 // Softmax-CE's fused (A - Y)/n is its gradient only for rows summing to 1: rows that do not

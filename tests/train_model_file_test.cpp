@@ -12,13 +12,16 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <sys/stat.h>
+#include <zlib.h>
 
 namespace mlpk {
 namespace {
 
 using test::error_of;
 using test::TempDir;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 std::shared_ptr<Backend> backend() { return create_backend(default_backend_name()); }
@@ -82,6 +85,72 @@ TEST(ModelFile, RoundTripKeepsArchitectureWeightsAndStandardizer) {
   EXPECT_EQ(files, 1u);
 }
 
+TEST(ModelFile, RoundTripKeepsDropoutRatesAndSeed) {
+  TempDir dir;
+  Network net(Architecture::parse("4-8:0.25-6:0.5-3", Activation::relu, Loss::softmax_cross_entropy), backend());
+  Adam adam(OptimizerOptions{});
+  Trainer trainer(net, adam, TrainerOptions{1, 10, 77});
+  trainer.fit(blobs(30, 1));
+  save_model(dir / "m.mlpk", net, nullptr, &adam, &trainer.state());
+  const ModelFile file = read_model(dir / "m.mlpk");
+  EXPECT_EQ(file.architecture, net.architecture());
+  EXPECT_EQ(file.architecture.layers[1].dropout, 0.5f);
+  ASSERT_TRUE(file.checkpoint.has_value());
+  EXPECT_EQ(file.checkpoint->training.dropout_seed, 77u);
+  EXPECT_EQ(load_model(dir / "m.mlpk", backend()).architecture(), net.architecture());
+}
+
+// A version 2 file rewritten as version 1 wrote it: no dropout rate after each activation name,
+// no dropout seed at the end of the checkpoint.
+std::vector<unsigned char> as_version_1(std::vector<unsigned char> b, std::uint32_t layers, bool checkpoint) {
+  const auto u32_at = [&](std::size_t at) {
+    std::uint32_t v;
+    std::memcpy(&v, b.data() + at, 4);
+    return v;
+  };
+  b[8] = 1;
+  std::size_t at = 20;  // after magic, version, inputs, layer count
+  for (std::uint32_t l = 0; l < layers; ++l) {
+    at += 4;                  // units
+    at += 4 + u32_at(at);     // the activation name
+    b.erase(b.begin() + static_cast<long>(at), b.begin() + static_cast<long>(at + 4));  // the rate
+  }
+  b.resize(b.size() - 4);  // the checksum
+  if (checkpoint) b.resize(b.size() - 8);  // the dropout seed
+  const auto crc = static_cast<std::uint32_t>(crc32(0L, b.data(), static_cast<uInt>(b.size())));
+  for (int i = 0; i < 4; ++i) b.push_back(static_cast<unsigned char>(crc >> (8 * i)));
+  return b;
+}
+
+TEST(ModelFile, VersionOneFilesStillLoadAndResume) {
+  TempDir dir;
+  Network net(small_architecture(), backend());
+  Adam adam(OptimizerOptions{});
+  Trainer trainer(net, adam, TrainerOptions{2, 10, 5});
+  trainer.fit(blobs(30, 1));
+  save_model(dir / "v2.mlpk", net, nullptr, &adam, &trainer.state());
+  write_bytes(dir / "v1.mlpk", as_version_1(read_bytes(dir / "v2.mlpk"), 2, true));
+  const ModelFile v1 = read_model(dir / "v1.mlpk"), v2 = read_model(dir / "v2.mlpk");
+  EXPECT_EQ(v1.architecture, net.architecture());
+  EXPECT_EQ(v1.parameters, v2.parameters);
+  ASSERT_TRUE(v1.checkpoint.has_value());
+  EXPECT_EQ(v1.checkpoint->optimizer_steps, v2.checkpoint->optimizer_steps);
+  EXPECT_EQ(v1.checkpoint->optimizer_state, v2.checkpoint->optimizer_state);
+  EXPECT_EQ(v1.checkpoint->training.epoch, 2u);
+  EXPECT_EQ(v1.checkpoint->training.rng_state, v2.checkpoint->training.rng_state);
+  EXPECT_EQ(v1.checkpoint->training.dropout_seed, 0u);
+  Network resumed(small_architecture(), backend());
+  Adam resumed_adam(OptimizerOptions{});
+  TrainingState state;
+  resume_from(dir / "v1.mlpk", resumed, resumed_adam, state);
+  EXPECT_EQ(state.epoch, 2u);
+  EXPECT_EQ(resumed_adam.steps(), adam.steps());
+  // A file without a checkpoint, too.
+  save_model(dir / "plain2.mlpk", net);
+  write_bytes(dir / "plain1.mlpk", as_version_1(read_bytes(dir / "plain2.mlpk"), 2, false));
+  EXPECT_EQ(load_model(dir / "plain1.mlpk", backend()).architecture(), net.architecture());
+}
+
 class ModelFileRejects : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -127,7 +196,20 @@ TEST_F(ModelFileRejects, WrongMagic) {
 TEST_F(ModelFileRejects, WrongVersion) {
   auto b = bytes_;
   b[8] = 99;  // the version follows the 8-byte magic
-  EXPECT_THAT(load_modified(b), HasSubstr("version 99 is not supported"));
+  EXPECT_THAT(load_modified(b), HasSubstr("version 99 is not supported (this mlpk reads versions 1 to 2)"));
+  b[8] = 0;
+  EXPECT_THAT(load_modified(b), HasSubstr("version 0 is not supported"));
+}
+
+TEST_F(ModelFileRejects, DropoutRatesOutsideZeroToOne) {
+  // The first layer's rate follows its units (@20) and activation name "relu" (@24: length 4).
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), 1.0f, -0.1f}) {
+    auto b = bytes_;
+    std::memcpy(b.data() + 32, &bad, 4);
+    const auto crc = static_cast<std::uint32_t>(crc32(0L, b.data(), static_cast<uInt>(b.size() - 4)));
+    std::memcpy(b.data() + b.size() - 4, &crc, 4);  // little-endian, as the file
+    EXPECT_THAT(load_modified(b), AllOf(HasSubstr("invalid architecture"), HasSubstr("layer 1's dropout rate")));
+  }
 }
 
 TEST_F(ModelFileRejects, MissingFileAndUnwritablePath) {
@@ -170,9 +252,12 @@ TEST(Resume, RejectsOtherArchitectureOptimizerAndMissingCheckpoint) {
 }
 
 // Trains `epochs` epochs in one go, or `split` epochs, a checkpoint, and the rest in a fresh
-// process-like setup (new Network, Optimizer and Trainer) resumed from it.
+// process-like setup (new Network, Optimizer and Trainer, the latter seeded `resumed_seed`)
+// resumed from it.
 std::vector<float> train(const Dataset& data, const Dataset& validation, std::uint64_t epochs,
-                         std::uint64_t split, const std::filesystem::path& checkpoint) {
+                         std::uint64_t split, const std::filesystem::path& checkpoint,
+                         const Architecture& architecture = small_architecture(),
+                         std::uint64_t resumed_seed = 99) {
   OptimizerOptions o;
   o.learning_rate = 0.01f;
   o.weight_decay = 0.01f;
@@ -182,7 +267,7 @@ std::vector<float> train(const Dataset& data, const Dataset& validation, std::ui
   o.schedule.total_steps = epochs * 7;
   TrainerOptions t{epochs, 16, 99};  // 100 samples: 6 full batches and one of 4
   {
-    Network net(small_architecture(), backend());
+    Network net(architecture, backend());
     net.initialize(3);
     auto opt = make_optimizer(OptimizerKind::adamw, o);
     Trainer trainer(net, *opt, t);
@@ -196,9 +281,10 @@ std::vector<float> train(const Dataset& data, const Dataset& validation, std::ui
     };
     EXPECT_THROW(trainer.fit(data, &validation), std::runtime_error);
   }
-  Network net(small_architecture(), backend());
+  Network net(architecture, backend());
   net.initialize(12345);  // overwritten by the checkpoint
   auto opt = make_optimizer(OptimizerKind::adamw, o);
+  t.seed = resumed_seed;  // the checkpoint's shuffle state and dropout seed replace it
   Trainer trainer(net, *opt, t);
   resume_from(checkpoint, net, *opt, trainer.state());
   EXPECT_EQ(trainer.state().epoch, split);
@@ -218,6 +304,23 @@ TEST(Resume, BitIdenticalToAnUninterruptedRun) {
   Network fresh(small_architecture(), backend());
   fresh.initialize(3);
   EXPECT_NE(std::memcmp(straight.data(), fresh.parameters().data(), straight.size() * sizeof(float)), 0);
+}
+
+// The masks of a resumed run are the uninterrupted run's: the dropout seed comes back from the
+// checkpoint (whatever the resumed Trainer was seeded with) and the step from the optimizer's.
+TEST(Resume, WithDropoutBitIdenticalToAnUninterruptedRun) {
+  TempDir dir;
+  const Dataset data = blobs(100, 7), validation = blobs(30, 8);
+  const Architecture dropping = Architecture::parse("4-8:0.5-6:0.25-3", Activation::relu, Loss::softmax_cross_entropy);
+  const auto straight = train(data, validation, 5, 0, {}, dropping);
+  const auto resumed = train(data, validation, 5, 2, dir / "ckpt.mlpk", dropping, 31);
+  ASSERT_EQ(straight.size(), resumed.size());
+  EXPECT_EQ(std::memcmp(straight.data(), resumed.data(), straight.size() * sizeof(float)), 0);
+  // Dropout did act: without it the same run ends elsewhere.
+  Architecture plain = dropping;
+  for (LayerSpec& layer : plain.layers) layer.dropout = 0.0f;
+  const auto undropped = train(data, validation, 5, 0, {}, plain);
+  EXPECT_NE(std::memcmp(straight.data(), undropped.data(), straight.size() * sizeof(float)), 0);
 }
 
 TEST(Trainer, LearnsBlobsAndReportsEveryEpoch) {

@@ -54,6 +54,7 @@ int run_eval(const ModelFlags& f) {
   json.number("loss", e.loss);
   json.integer("samples", e.samples);
   json.string("model", f.model);
+  json.string("layers", net.architecture().to_string());  // with the dropout rates it trained with
   std::printf("%s\n", json.str().c_str());
   return 0;
 }

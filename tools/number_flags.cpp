@@ -32,15 +32,17 @@ CLI::Validator whole_number(std::uint64_t min, std::uint64_t max) {
       range);
 }
 
-CLI::Validator finite_number(double min, double max, bool min_allowed) {
+CLI::Validator finite_number(double min, double max, bool min_allowed, bool max_allowed) {
+  // "from 0 to 1", "above 0, at most 1", "from 0, below 1", "above 0, below 1"
+  const char* to = !max_allowed ? ", below " : min_allowed ? " to " : ", at most ";
   const std::string range = std::string("a finite number ") + (min_allowed ? "from " : "above ") +
-                            number_text(min) + (min_allowed ? " to " : ", at most ") + number_text(max);
+                            number_text(min) + to + number_text(max);
   return CLI::Validator(
-      [min, max, min_allowed, range](std::string& text) -> std::string {
+      [min, max, min_allowed, max_allowed, range](std::string& text) -> std::string {
         double value = 0;
         const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
         if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) ||
-            value < min || (value == min && !min_allowed) || value > max)
+            value < min || (value == min && !min_allowed) || value > max || (value == max && !max_allowed))
           return "'" + text + "' is not " + range;
         return {};
       },

@@ -13,7 +13,8 @@ namespace mlpk::tools {
 // rewrites the text in plain decimal, so CLI11 converts exactly the number that was checked.
 CLI::Validator whole_number(std::uint64_t min, std::uint64_t max);
 
-// A finite decimal number in [min, max], or (min, max] when `min_allowed` is false.
-CLI::Validator finite_number(double min, double max, bool min_allowed = true);
+// A finite decimal number in [min, max]; without min when `min_allowed` is false, without max
+// when `max_allowed` is false (a rate in [0, 1): finite_number(0, 1, true, false)).
+CLI::Validator finite_number(double min, double max, bool min_allowed = true, bool max_allowed = true);
 
 }  // namespace mlpk::tools

@@ -22,6 +22,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <thread>
 
 namespace mlpk::tools {
@@ -34,6 +35,7 @@ namespace {
 struct TrainFlags {
   DataFlags data;
   std::string layers;  // empty: d-512-256-classes for images, d-64-classes for small inputs
+  std::optional<float> dropout;  // every hidden layer's rate; unset: --layers' rates, if any
   std::string activation = "relu";
   std::string loss = "softmax-ce";
   std::string optimizer = "adam";
@@ -144,6 +146,14 @@ int run_train(const TrainFlags& f) {
     spec += train.dimensions() >= 256 ? "-512-256-" : "-64-";
     spec += std::to_string(classes);
     architecture = Architecture::parse(spec, parse_activation(f.activation), parse_loss(f.loss));
+  }
+  if (f.dropout) {
+    for (std::size_t l = 0; l + 1 < architecture.layers.size(); ++l) {
+      if (!f.layers.empty() && architecture.layers[l].dropout != 0.0f)
+        throw Error("--dropout and the dropout rates of --layers " + f.layers +
+                    ": give the rates in one of them");
+      architecture.layers[l].dropout = *f.dropout;
+    }
   }
   if (architecture.inputs != train.dimensions())
     throw Error("--layers " + f.layers + ": the network takes " + std::to_string(architecture.inputs) +
@@ -328,7 +338,13 @@ std::function<int()> add_train_command(CLI::App& app) {
   TrainFlags& f = *flags;
   CLI::App* cmd = app.add_subcommand("train", "Train a network, evaluate it on the test set, print JSON");
   f.data.add_to(*cmd, true);
-  cmd->add_option("--layers", f.layers, "Layer widths, input first (default 784-512-256-10 for Fashion-MNIST)");
+  cmd->add_option("--layers", f.layers,
+                  "Layer widths, input first (default 784-512-256-10 for Fashion-MNIST); a hidden "
+                  "layer may carry its dropout rate: 784-512:0.2-256:0.1-10");
+  cmd->add_option("--dropout", f.dropout,
+                  "Dropout rate of every hidden layer in training, in [0, 1) (default: none, or "
+                  "the rates in --layers); evaluation and prediction never drop")
+      ->check(finite_number(0.0, 1.0, true, false));
   cmd->add_option("--activation", f.activation, "Hidden-layer activation (the output follows the loss)")
       ->capture_default_str();
   cmd->add_option("--loss", f.loss, "softmax-ce | sigmoid-bce | mse")->capture_default_str();

@@ -84,6 +84,10 @@ class HighwayBackend final : public Backend {
                       std::span<float> m, std::span<float> s) override {
     k_.adam_update(step, g.data(), w.data(), m.data(), s.data(), g.size());
   }
+  // dropout_backward is the default's: this same product.
+  void do_dropout_forward(const DropoutMask& mask, ConstMatrixView x, MatrixView y) override {
+    k_.dropout(mask, x, y);
+  }
   void do_dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
                         Activation g, MatrixView z, MatrixView a) override {
     k_.dense_forward(x, w, bias.data(), g, z, a);

@@ -8,6 +8,7 @@
 
 #include <hwy/highway.h>
 
+#include "f32_dropout-inl.h"
 #include "f32_eltwise-inl.h"
 #include "f32_gemm-inl.h"
 #include "kernel_table.hpp"
@@ -55,6 +56,7 @@ const KernelTable* GetKernelTable() {
       &LossGradient,
       &Axpy,
       &AdamUpdate,
+      &DropoutForward,
   };
   return &table;
 }

@@ -107,6 +107,15 @@ class ReferenceBackend final : public Backend {
       y[i] = static_cast<float>(y[i] + static_cast<double>(alpha) * x[i]);
   }
 
+  // Element by element, each with its own Philox call (DropoutMask::keeps). dropout_backward
+  // is the default's: this same product.
+  void do_dropout_forward(const DropoutMask& mask, ConstMatrixView x, MatrixView y) override {
+    const double scale = 1.0 / (1.0 - static_cast<double>(mask.rate));
+    for (std::size_t i = 0; i < x.rows; ++i)
+      for (std::size_t j = 0; j < x.cols; ++j)
+        y(i, j) = mask.keeps(i, j) ? static_cast<float>(x(i, j) * scale) : 0.0f;
+  }
+
  private:
   static double apply(Activation g, double z) {
     switch (g) {

@@ -6,14 +6,16 @@
 // therefore assume valid, non-empty arguments.
 //
 // The fused kernels (dense_forward, dense_backward_activation) have defaults that compose the
-// simple ones, and adam_update has a plain loop, so a new backend is correct with the simple
-// kernels alone, and fast when it overrides the others.
+// simple ones, and adam_update and dropout_forward have plain loops (dropout_backward is
+// dropout_forward's product), so a new backend is correct with the simple kernels alone, and
+// fast when it overrides the others.
 //
 // Threads: kernels may be called from several threads at once on disjoint outputs; a backend
 // that keeps caches must guard them.
 #pragma once
 
 #include <mlpk/activation.hpp>
+#include <mlpk/dropout.hpp>
 #include <mlpk/tensor.hpp>
 
 #include <span>
@@ -101,6 +103,18 @@ class Backend {
   void adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
                    std::span<float> m, std::span<float> s);
 
+  // Inverted dropout (dropout.hpp): Y = X * keep / (1 - p) element by element, keep being
+  // mask.keeps(i, j) for element (i, j) of the views, so a dropped element is 0 whatever X holds
+  // (NaN included) and a kept one is X times mask.scale() (the reference: times 1 / (1 - p) in
+  // double). The mask's position (row, col) says where the views lie in the layer's output: a
+  // block computes the bits the whole would. Throws mlpk::Error for a rate outside [0, 1), a
+  // layer of kDropoutLayers or more, or a view past row or column 2^32. Y may be X.
+  void dropout_forward(const DropoutMask& mask, ConstMatrixView x, MatrixView y);
+
+  // dX = dY * keep / (1 - p) with the forward's mask: the gradient through dropout, the same
+  // product on the gradient. dX may be dY.
+  void dropout_backward(const DropoutMask& mask, ConstMatrixView dy, MatrixView dx);
+
   // --- fused kernels (optional to override) -------------------------------------------------
   // Z = X * W + bias; A = g(Z). When A and Z are the same view, only A is kept.
   void dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
@@ -130,9 +144,15 @@ class Backend {
   // Default: a plain loop, which the compiler vectorizes for the baseline instruction set.
   virtual void do_adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
                               std::span<float> m, std::span<float> s);
+  // Default: a loop over rows, the words of 64 columns at a time (DropoutMask::tile_words).
+  virtual void do_dropout_forward(const DropoutMask& mask, ConstMatrixView x, MatrixView y);
+  // Default: do_dropout_forward, which computes the same product.
+  virtual void do_dropout_backward(const DropoutMask& mask, ConstMatrixView dy, MatrixView dx);
 
  private:
   void require_supported(Activation g, const char* kernel) const;
+  static void require_valid(const DropoutMask& mask, ConstMatrixView x, ConstMatrixView y,
+                            const char* kernel);
 };
 
 }  // namespace mlpk

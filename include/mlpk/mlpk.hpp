@@ -5,6 +5,7 @@
 #include <mlpk/activation.hpp>
 #include <mlpk/backend.hpp>
 #include <mlpk/data.hpp>
+#include <mlpk/dropout.hpp>
 #include <mlpk/error.hpp>
 #include <mlpk/machine.hpp>
 #include <mlpk/metrics.hpp>

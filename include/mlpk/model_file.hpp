@@ -4,12 +4,15 @@
 // Layout, all integers and floats little-endian:
 //   "MLPKMODL"                       8-byte magic
 //   u32 version                      kModelFileVersion
-//   u32 inputs, u32 layers, then per layer: u32 units, string activation; string loss
+//   u32 inputs, u32 layers, then per layer: u32 units, string activation, f32 dropout rate;
+//   string loss
 //   u8 has_standardizer [u32 d, f32 mean[d], f32 stddev[d]]
 //   u64 count, f32 parameters[count] W[0], b[0], W[1], b[1], ... each row-major, unpadded
 //   u8 has_checkpoint [string optimizer, u64 optimizer steps, u32 arrays, each u64 count + f32[],
-//                      u64 epochs completed, u64 shuffle RNG state]
+//                      u64 epochs completed, u64 shuffle RNG state, u64 dropout seed]
 //   u32 CRC-32 (zlib) of every byte before it
+// Version 1 files (before dropout) are read too: they hold neither the dropout rates nor the
+// dropout seed, which read as 0 (a version 1 network drops nothing).
 // where a string is a u32 length and that many bytes.
 //
 // Writes are atomic: the file is written beside its destination under a new temporary name,
@@ -29,7 +32,7 @@
 
 namespace mlpk {
 
-inline constexpr std::uint32_t kModelFileVersion = 1;
+inline constexpr std::uint32_t kModelFileVersion = 2;  // 2: dropout rates and seed
 
 // What resuming training needs besides the weights.
 struct Checkpoint {

@@ -9,8 +9,13 @@
 //             under LossReduction::sum)
 //     dW[l] = A[l-1]^T dZ[l],  db[l] = sum over rows of dZ[l],  dA[l-1] = dZ[l] W[l]^T,
 //     dZ[l-1] = dA[l-1] * g'(Z[l-1]),   and on request dX = dA[0] = dZ[1] W[1]^T
+// Training mode (forward_training) also applies inverted dropout to the output of every hidden
+// layer with a rate (LayerSpec::dropout): D[l] = M[l] * A[l] / (1 - p[l]) with M[l] a 0/1 mask,
+// the next layer reads D[l] instead of A[l], and backward goes through the same masks:
+//     dA[l] = M[l] * dD[l] / (1 - p[l]),   dW[l+1] = D[l]^T dZ[l+1]
+// Evaluation mode (forward) drops nothing.
 // The Network owns W and b (in one flat array, so an optimizer is one loop), a copy of the last X,
-// the cached Z and A of every layer and the gradients; it calls nothing but the Backend
+// the cached Z and A (and D) of every layer and the gradients; it calls nothing but the Backend
 // interface to compute.
 #pragma once
 
@@ -20,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,6 +36,11 @@ namespace mlpk {
 struct LayerSpec {
   std::size_t units = 0;
   Activation activation = Activation::identity;
+  // The dropout rate p of this layer's output, in [0, 1); hidden layers only (the output layer's
+  // is 0). A training forward (Network::forward_training) drops each output with probability p
+  // and scales the kept ones by 1/(1-p) before the next layer reads them (dropout.hpp);
+  // evaluation and prediction never drop.
+  float dropout = 0.0f;
   bool operator==(const LayerSpec&) const = default;  // makes Architecture's == usable
 };
 
@@ -50,12 +61,14 @@ struct Architecture {
 
   // "784-256-128-10": the input width, then each layer's units. Hidden layers use `hidden`,
   // the output layer the activation the loss is defined on (softmax, sigmoid, identity for MSE).
+  // A hidden layer's width may carry its dropout rate: "784-512:0.2-256:0.1-10".
   static Architecture parse(std::string_view layers, Activation hidden, Loss loss);
-  // "784-256(relu)-10(softmax) softmax-ce"
+  // "784-256(relu, dropout 0.2)-10(softmax) softmax-ce"
   std::string to_string() const;
   std::size_t outputs() const { return layers.empty() ? 0 : layers.back().units; }
   // Throws mlpk::Error naming what is wrong (no layers, a zero-sized layer, more than kMaxLayers
-  // layers or kMaxParameters parameters, an output activation the loss is not defined on).
+  // layers or kMaxParameters parameters, an output activation the loss is not defined on, a
+  // dropout rate outside [0, 1) or on the output layer).
   void validate() const;
   // W and b of every layer; call validate() first (it guarantees the sum does not overflow).
   std::uint64_t parameter_count() const;
@@ -66,6 +79,14 @@ struct Architecture {
 //   xavier_*: variance 2/(in+out) (Glorot);  he_*: variance 2/in, for the ReLU family.
 //   automatic: he_normal when the layer's activation is relu-like, xavier_uniform otherwise.
 enum class Init { automatic, xavier_uniform, xavier_normal, he_uniform, he_normal };
+
+// What a training step's dropout masks are drawn from (dropout.hpp): the run's seed and the
+// step, the number of optimizer steps taken before it (Optimizer::steps()), so that a resumed
+// run draws the masks the uninterrupted one would have.
+struct DropoutStep {
+  std::uint64_t seed = 0;
+  std::uint64_t step = 0;
+};
 
 class Optimizer;
 class Parallel;
@@ -140,13 +161,20 @@ class Network {
   void set_loss_reduction(LossReduction reduction) { reduction_ = reduction; }
   LossReduction loss_reduction() const { return reduction_; }
 
-  // Runs the network on X (n x inputs) and returns A[L] (n x outputs). The view stays valid
-  // until the next call to forward. Throws on a wrong width, an empty batch, or NaN/Inf in X;
-  // after a throw, loss and backward throw until the next forward succeeds.
-  // The network keeps a copy of X for backward(), so X need not outlive this call. Buffers
-  // (that copy, Z, A, dZ) grow to the largest batch seen and are reused: a steady-state step
-  // allocates nothing.
+  // Runs the network on X (n x inputs) in evaluation mode, without dropout (prediction,
+  // evaluation, the validation loss), and returns A[L] (n x outputs). The view stays valid
+  // until the next call to forward or forward_training. Throws on a wrong width, an empty
+  // batch, or NaN/Inf in X; after a throw, loss and backward throw until the next forward
+  // succeeds. The network keeps a copy of X for backward(), so X need not outlive this call.
+  // Buffers (that copy, Z, A, D, dZ) grow to the largest batch seen and are reused: a
+  // steady-state step allocates nothing.
   ConstMatrixView forward(ConstMatrixView x);
+  // The same in training mode: the output of every hidden layer l with a dropout rate is
+  // dropped by the mask of (step.seed, step.step, l) before layer l + 1 reads it, and the next
+  // backward goes through the same masks. The mask of an element depends on nothing else (not
+  // on threads() nor on the backend). What Trainer::fit and train_batch run; the same as
+  // forward(x) for a network without dropout rates.
+  ConstMatrixView forward_training(ConstMatrixView x, DropoutStep step);
   // The loss of the last forward's output against targets Y (n x outputs). Throws mlpk::Error
   // naming the element for a target the loss is unbounded below on: softmax-CE takes any
   // Y >= 0 (a row need not sum to 1: multi-hot and all-zero rows get their true gradient),
@@ -164,13 +192,19 @@ class Network {
   // there was no backward since the last forward.
   ConstMatrixView output_gradient() const;
 
-  // The cached pre-activation Z[l] and activation A[l] of the last forward (l is 0-based).
+  // The cached pre-activation Z[l] and activation A[l] of the last forward (l is 0-based); A[l]
+  // is the activation before dropout.
   ConstMatrixView pre_activation(std::size_t l) const;
   ConstMatrixView activation(std::size_t l) const;
 
  private:
   friend class Optimizer;  // updates the parameters on this network's threads
   void reserve_batch(std::size_t n);
+  ConstMatrixView run_forward(ConstMatrixView x, const DropoutStep* step);
+  // Layer l's mask in the last forward, when it was a training one and l has a dropout rate.
+  std::optional<DropoutMask> dropout_mask(std::size_t l) const;
+  // What layer l + 1 read in the last forward: D[l] under a mask, A[l] otherwise.
+  ConstMatrixView layer_output(std::size_t l) const;
   void check_targets(ConstMatrixView y) const;
   void backward_into(ConstMatrixView y, MatrixView* input_gradient);
   void correct_softmax_rows(ConstMatrixView y, MatrixView dz, float scale) const;
@@ -184,7 +218,9 @@ class Network {
   bool has_gradients_ = false;                            // a backward since that forward
   LossReduction reduction_ = LossReduction::mean;
   Tensor input_;                                          // X of the last forward, copied
+  std::optional<DropoutStep> training_step_;               // of the last forward, if training
   std::vector<Tensor> z_, a_, dz_;                        // per layer, capacity_ x units
+  std::vector<Tensor> dropped_;                           // D: layers with a dropout rate only
   std::unique_ptr<Parallel> parallel_;
   Profiler* profiler_ = nullptr;  // observes, when attached
 };

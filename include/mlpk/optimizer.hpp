@@ -187,7 +187,9 @@ std::unique_ptr<Optimizer> make_optimizer(OptimizerKind kind, const OptimizerOpt
 // Scales `gradients` so their Euclidean norm is at most max_norm; returns the norm before.
 double clip_by_global_norm(std::span<float> gradients, double max_norm);
 
-// forward + loss + backward + optimizer step on one batch; returns the batch loss.
-double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstMatrixView y);
+// forward (training mode) + loss + backward + optimizer step on one batch; returns the batch
+// loss. Dropout masks are drawn for (dropout_seed, optimizer.steps()).
+double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstMatrixView y,
+                   std::uint64_t dropout_seed = 0);
 
 }  // namespace mlpk

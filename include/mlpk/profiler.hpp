@@ -51,6 +51,8 @@ enum class Kernel : std::uint8_t {
   loss_gradient,
   axpy,
   adam_update,
+  dropout_forward,
+  dropout_backward,
   loss_value,      // core: the loss of a batch
   optimizer_loop,  // core: an optimizer's own loop (momentum, SGD with weight decay)
   none,            // driver time
@@ -91,13 +93,14 @@ struct StepRecord {
 
 // The cost model of one kernel call (the roofline's two axes). FLOPs: a multiply-add is 2; an
 // element-wise operation counts 1 a element and output (bias add, activation, its derivative's
-// multiply, a column sum's add, loss gradient's subtract and scale = 2); adam_update 16 an
-// element, axpy 2, the loss value 3. Bytes: every operand a call reads, and every output it
-// writes, counted once per call at 4 bytes a float; an output read as well (beta != 0, in-place
-// updates) twice. Packing is not counted: a task packs its blocks of A and B into cache-sized
-// panels once and reads them from cache after, so its memory traffic is one read of each operand
-// block. Tasks of one operation each read the operand they share (the whole of B when the rows
-// are cut), so an operation's bytes grow with its task count, as its real traffic does.
+// multiply, a column sum's add, loss gradient's subtract and scale = 2, dropout's multiply, not
+// its mask's integer work); adam_update 16 an element, axpy 2, the loss value 3. Bytes: every
+// operand a call reads, and every output it writes, counted once per call at 4 bytes a float;
+// an output read as well (beta != 0, in-place updates) twice. Packing is not counted: a task
+// packs its blocks of A and B into cache-sized panels once and reads them from cache after, so
+// its memory traffic is one read of each operand block. Tasks of one operation each read the
+// operand they share (the whole of B when the rows are cut), so an operation's bytes grow with
+// its task count, as its real traffic does.
 struct KernelCost {
   double flops = 0.0;
   double bytes = 0.0;

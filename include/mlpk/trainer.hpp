@@ -2,8 +2,10 @@
 // and evaluation (loss, accuracy, confusion matrix) on a Dataset.
 //
 // Determinism: the only randomness is the per-epoch shuffle, drawn from mlpk's portable
-// generator whose state is part of TrainingState, so a run resumed from a checkpoint of
-// (weights, optimizer state, TrainingState) takes exactly the steps of an uninterrupted run.
+// generator whose state is part of TrainingState, and the dropout masks, a pure function of
+// TrainingState::dropout_seed and the optimizer's step count (dropout.hpp), so a run resumed
+// from a checkpoint of (weights, optimizer state, TrainingState) takes exactly the steps of an
+// uninterrupted run.
 #pragma once
 
 #include <mlpk/data.hpp>
@@ -19,8 +21,9 @@ namespace mlpk {
 
 // Where a training run stands: what a checkpoint needs besides weights and optimizer state.
 struct TrainingState {
-  std::uint64_t epoch = 0;      // epochs completed
-  std::uint64_t rng_state = 0;  // the shuffle generator's state after them
+  std::uint64_t epoch = 0;         // epochs completed
+  std::uint64_t rng_state = 0;     // the shuffle generator's state after them
+  std::uint64_t dropout_seed = 0;  // the seed of every dropout mask of the run
 };
 
 struct Evaluation {
@@ -45,6 +48,7 @@ struct BatchProgress {
 
 struct EpochReport {
   std::uint64_t epoch = 0;     // 1-based
+  // Both of the training forwards, so under dropout when the network has rates.
   double train_loss = 0.0;     // mean of the batch losses, weighted by batch size
   double train_accuracy = 0.0; // of the predictions made while training (before each update)
   std::optional<Evaluation> validation;
@@ -76,7 +80,7 @@ struct EarlyStopping {
 struct TrainerOptions {
   std::uint64_t epochs = 10;  // the total: a resumed run continues up to it
   std::size_t batch_size = 128;  // 1 to kMaxBatchSize
-  std::uint64_t seed = 1;     // seeds the shuffle of a fresh run
+  std::uint64_t seed = 1;     // seeds the shuffle and the dropout masks of a fresh run
   EarlyStopping early_stopping = {};
   // Label smoothing e in [0, 1), for softmax-CE only: training targets become
   // (1 - e) y + e / K over the K outputs (as PyTorch's CrossEntropyLoss(label_smoothing=e));
@@ -97,6 +101,8 @@ class Trainer {
 
   // Trains epochs state().epoch + 1 .. options.epochs on `train` (which needs targets), evaluating
   // on `validation` after each epoch when it is non-empty. Returns the reports of those epochs.
+  // Training steps run in training mode (Network::forward_training, with dropout), evaluation
+  // without dropout.
   // Early stopping needs a validation set (throws mlpk::Error without one). A fit that starts
   // from a resumed state (state().epoch > 0) first evaluates the resumed weights and keeps them
   // as the best so far, with none of the patience used: exact when the checkpoint was written at

@@ -47,6 +47,7 @@ void exercise(const std::filesystem::path& path) {
     FUZZ_CHECK(file.checkpoint.has_value());
     FUZZ_CHECK(training.epoch == file.checkpoint->training.epoch);
     FUZZ_CHECK(training.rng_state == file.checkpoint->training.rng_state);
+    FUZZ_CHECK(training.dropout_seed == file.checkpoint->training.dropout_seed);
   } catch (const mlpk::Error&) {
     FUZZ_CHECK(!file.checkpoint || !file.checkpoint->optimizer_state.empty());
   }
@@ -65,6 +66,7 @@ void exercise(const std::filesystem::path& path) {
   FUZZ_CHECK(again.checkpoint.has_value() == resumed);
   if (resumed) {
     FUZZ_CHECK(again.checkpoint->optimizer_steps == file.checkpoint->optimizer_steps);
+    FUZZ_CHECK(again.checkpoint->training.dropout_seed == file.checkpoint->training.dropout_seed);
     FUZZ_CHECK(again.checkpoint->optimizer_state.size() == file.checkpoint->optimizer_state.size());
     for (std::size_t i = 0; i < again.checkpoint->optimizer_state.size(); ++i)
       FUZZ_CHECK(same_bits(again.checkpoint->optimizer_state[i], file.checkpoint->optimizer_state[i]));

@@ -55,10 +55,13 @@ def string(s):
 def floats(values):
     return struct.pack("<%df" % len(values), *values)
 
+# layers: (units, activation) or, from version 2 on, (units, activation, dropout rate).
 def model(inputs, layers, loss, standardizer=None, checkpoint=None, version=1):
     body = b"MLPKMODL" + struct.pack("<III", version, inputs, len(layers))
-    for units, activation in layers:
+    for units, activation, *rate in layers:
         body += struct.pack("<I", units) + string(activation)
+        if version >= 2:
+            body += floats(rate or [0.0])
     body += string(loss)
     if standardizer is None:
         body += b"\x00"
@@ -66,7 +69,7 @@ def model(inputs, layers, loss, standardizer=None, checkpoint=None, version=1):
         mean, std = standardizer
         body += b"\x01" + struct.pack("<I", len(mean)) + floats(mean) + floats(std)
     count, fan_in = 0, inputs
-    for units, _ in layers:
+    for units, *_ in layers:
         count += fan_in * units + units
         fan_in = units
     params = [((i * 7) % 11 - 5) / 10 for i in range(count)]
@@ -79,6 +82,8 @@ def model(inputs, layers, loss, standardizer=None, checkpoint=None, version=1):
         for _ in range(arrays):
             body += struct.pack("<Q", count) + floats([0.25] * count)
         body += struct.pack("<QQ", 2, 0x9E3779B97F4A7C15)
+        if version >= 2:
+            body += struct.pack("<Q", 7)  # the dropout seed
     return body + struct.pack("<I", zlib.crc32(body))
 
 xor = model(2, [(3, "relu"), (2, "softmax")], "softmax-ce")
@@ -90,7 +95,12 @@ put("model_file", "checkpoint_momentum.mlpk", model(1, [(2, "leaky-relu"), (1, "
 put("model_file", "bad_crc.mlpk", xor[:-1] + bytes([xor[-1] ^ 1]))
 put("model_file", "truncated.mlpk", xor[:30])
 put("model_file", "wrong_magic.mlpk", b"MLPKMODX" + xor[8:])
-put("model_file", "version_2.mlpk", model(2, [(2, "softmax")], "softmax-ce", version=2))
+put("model_file", "version_3.mlpk", model(2, [(2, "softmax")], "softmax-ce", version=3))
+put("model_file", "dropout.mlpk", model(2, [(4, "relu", 0.25), (3, "tanh", 0.5), (2, "softmax")], "softmax-ce", version=2))
+put("model_file", "checkpoint_dropout.mlpk",
+    model(2, [(4, "gelu", 0.1), (2, "softmax")], "softmax-ce", checkpoint=("adam", 2), version=2))
+put("model_file", "dropout_on_output.mlpk", model(2, [(3, "relu"), (2, "softmax", 0.5)], "softmax-ce", version=2))
+put("model_file", "dropout_rate_one.mlpk", model(2, [(3, "relu", 1.0), (2, "softmax")], "softmax-ce", version=2))
 put("model_file", "bad_activation.mlpk", model(2, [(2, "swish")], "mse"))
 put("model_file", "standardizer_width_differs.mlpk", model(2, [(1, "identity")], "mse", standardizer=([1], [1])))
 
@@ -98,7 +108,8 @@ put("model_file", "standardizer_width_differs.mlpk", model(2, [(1, "identity")],
 for i, text in enumerate(["784-256-128-10", "2-3-2\ntanh\nsoftmax-ce", "4-1\nrelu\nmse",
                           "3-1\ngelu\nsigmoid-bce", "10", "10--2", "-5-2", "0-3", "3-0",
                           "18446744073709551616-2", "2-3-", "1-2-3\nleaky_relu", "a-b", " 2-3",
-                          "2-3\nnot-an-activation\nno-loss"]):
+                          "2-3\nnot-an-activation\nno-loss", "784-512:0.2-256:0.1-10", "4-3:1-2",
+                          "4-3:nan-2", "4:0.5-2", "4-3-2:0.5", "4-3:-2", "4-3:0.1:0.2-2"]):
     put("layers", "layers_%02d.txt" % i, text)
 
 # --- backend specs -----------------------------------------------------------------------------
