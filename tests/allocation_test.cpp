@@ -131,6 +131,30 @@ TEST_P(Allocation, InputGradientAndNonNormalizedTargetsAllocateNothing) {
   }
 }
 
+// A training step through dropout masks (generated per step, per layer) allocates nothing either.
+TEST_P(Allocation, DropoutStepAllocatesNothing) {
+  Network net(Architecture::parse("60-48:0.3-24:0.1-10", Activation::relu, Loss::softmax_cross_entropy),
+              create_backend(GetParam()));
+  net.set_threads(2);
+  GuardedMatrix x(32, 60), y(32, 10);
+  x.fill(1);
+  for (std::size_t i = 0; i < 32; ++i) y.at(i, i % 10) = 1.0f;
+  Sgd sgd(0.01f);
+  for (int warm_up = 0; warm_up < 3; ++warm_up) train_batch(net, sgd, x.view(), y.view(), 7);
+  std::vector<std::size_t> per_step;
+  per_step.reserve(3);
+  for (int step = 0; step < 3; ++step) {
+    const std::size_t before = allocations.load();
+    train_batch(net, sgd, x.view(), y.view(), 7);
+    per_step.push_back(allocations.load() - before);
+  }
+  if (net.backend().allocation_free()) {
+    EXPECT_EQ(per_step, std::vector<std::size_t>(3, 0)) << "heap allocations in dropout steps";
+  } else {
+    for (std::size_t count : per_step) EXPECT_LE(count, 2 * per_step.front() + 16);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryBackend, Allocation, testing::ValuesIn(backend_specs()), spec_test_name);
 
 }  // namespace
