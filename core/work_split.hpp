@@ -25,9 +25,10 @@ inline constexpr std::size_t kBlockQuantum = 16;
 // The most tasks worth cutting a kernel into on `threads` threads. A block-invariant backend
 // (Backend::block_invariant) is cut into one task per thread: every further task repacks the
 // shared operand and balances no better (784 rows on 2 threads: 400 + 384 rows, where four tasks
-// give one thread 416 and the other 368). Measured on Zen 4, one thread, best of 6 runs of
-// BM_TrainStep/highway: 1 task against 4, 784-512-256-10 1.00x, 784-256-128-10 1.01x,
-// 784-1024-1024-1024-10 1.09x. For any other backend the cut, and with it every block's shape,
+// give one thread 416 and the other 368). Measured on Zen 4, best of 5 interleaved runs of
+// BM_TrainStep/highway, one task per thread against at least four: 784-512-256-10 1.09x at 1
+// thread and 1.05x at 2, 784-256-128-10 0.95x and 1.06x, 784-1024-1024-1024-10 1.08x and 0.99x.
+// For any other backend the cut, and with it every block's shape,
 // must be the same for every thread count, or the results would not be.
 inline std::size_t tasks_for(std::size_t threads, bool block_invariant) {
   return block_invariant ? std::max<std::size_t>(1, threads) : kMaxTasks;

@@ -364,7 +364,7 @@ std::function<int()> add_train_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "Train a network, evaluate it on the test set, print JSON");
   f.data.add_to(*cmd, true);
   cmd->add_option("--layers", f.layers,
-                  "Layer widths, input first (default 784-512-256-10 for Fashion-MNIST); a hidden "
+                  "Layer widths, input first (default 784-1024-512-10 for Fashion-MNIST); a hidden "
                   "layer may carry its dropout rate: 784-512:0.2-256:0.1-10");
   cmd->add_option("--dropout", f.dropout,
                   "Dropout rate of every hidden layer in training, in [0, 1) (default: none, or "
