@@ -226,7 +226,8 @@ ConstMatrixView Network::activation(std::size_t l) const {
 std::optional<DropoutMask> Network::dropout_mask(std::size_t l) const {
   const float rate = architecture_.layers[l].dropout;
   if (!training_step_ || rate == 0.0f) return std::nullopt;
-  return DropoutMask{training_step_->seed, training_step_->step, static_cast<std::uint32_t>(l), rate};
+  return DropoutMask{training_step_->seed, training_step_->step, static_cast<std::uint32_t>(l), rate,
+                     training_step_->row, 0};
 }
 
 ConstMatrixView Network::layer_output(std::size_t l) const {
@@ -331,10 +332,17 @@ double Network::loss(ConstMatrixView y) const {
   return reduction_ == LossReduction::sum ? mean * static_cast<double>(batch_) : mean;
 }
 
-void Network::backward(ConstMatrixView y) { backward_into(y, nullptr); }
+void Network::backward(ConstMatrixView y) { backward_into(y, nullptr, batch_); }
 
 void Network::backward(ConstMatrixView y, MatrixView input_gradient) {
-  backward_into(y, &input_gradient);
+  backward_into(y, &input_gradient, batch_);
+}
+
+void Network::backward_share(ConstMatrixView y, std::size_t batch_rows) {
+  if (batch_rows < batch_)
+    throw Error("Network::backward_share: the batch of " + std::to_string(batch_rows) +
+                " rows is smaller than the share of " + std::to_string(batch_) + " rows");
+  backward_into(y, nullptr, batch_rows);
 }
 
 ConstMatrixView Network::output_gradient() const {
@@ -343,7 +351,7 @@ ConstMatrixView Network::output_gradient() const {
   return dz_[num_layers() - 1].view().top_rows(batch_);
 }
 
-void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient) {
+void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient, std::size_t batch_rows) {
   std::optional<PhaseScope> phase(std::in_place, profiler_, Phase::loss);
   check_targets(y);
   if (input_gradient != nullptr &&
@@ -352,7 +360,7 @@ void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient) {
                 " but X was " + std::to_string(batch_) + "x" + std::to_string(architecture_.inputs));
   const std::size_t n = batch_;
   const std::size_t last = num_layers() - 1;
-  const float scale = reduction_ == LossReduction::sum ? 1.0f : 1.0f / static_cast<float>(n);
+  const float scale = reduction_ == LossReduction::sum ? 1.0f : 1.0f / static_cast<float>(batch_rows);
   const std::size_t max_tasks = tasks_for(parallel_->threads(), backend_->block_invariant());
   {
     MatrixView dz = dz_[last].view().top_rows(n);

@@ -5,6 +5,8 @@
 // a module is loaded. dlopen holds the loader's own lock while it runs a module's constructor,
 // and that constructor takes the registry's mutex (register_backend): holding the registry's
 // mutex across dlopen would take the two in both orders when two threads load modules.
+#include "core_directory.hpp"
+
 #include <mlpk/error.hpp>
 #include <mlpk/registry.hpp>
 
@@ -51,14 +53,6 @@ bool disabled(const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-// The directory libmlpk_core was loaded from: backends are installed (and built) beside it.
-std::filesystem::path core_directory() {
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&core_directory), &info) == 0 || info.dli_fname == nullptr)
-    return {};
-  return std::filesystem::path(info.dli_fname).parent_path();
-}
-
 void* open_module(const std::filesystem::path& path, std::string& error) {
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) error = dlerror();
@@ -73,7 +67,7 @@ void discover_modules_once(Registry& r) {
   if (const char* env = std::getenv("MLPK_BACKEND_PATH"))
     for (const auto& d : split(env, ':')) dirs.emplace_back(d);
   else
-    dirs.push_back(core_directory());
+    dirs.push_back(detail::core_directory());
   std::set<std::string> seen;
   for (const auto& dir : dirs) {
     std::error_code ec;

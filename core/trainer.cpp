@@ -5,7 +5,10 @@
 #include <mlpk/trainer.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <cmath>
 #include <optional>
 #include <span>
@@ -58,26 +61,82 @@ void smooth_labels(MatrixView y, float e) {
     for (std::size_t j = 0; j < y.cols; ++j) y(i, j) = static_cast<float>(keep * y(i, j) + spread);
 }
 
+// This process alone: what a Trainer without a communicator trains over.
+Communicator& alone() {
+  static const std::shared_ptr<Communicator> single = single_process_communicator();
+  return *single;
+}
+
+// A fingerprint of a data set's sizes, features and targets: ranks compare theirs before
+// training, since a rank that read other data would train a different model without a sign.
+double fingerprint(const Dataset& data) {
+  std::uint64_t h = 0x9e3779b97f4a7c15ull ^ data.size() ^ (std::uint64_t{data.dimensions()} << 32);
+  const auto mix = [&h](const Tensor& t) {
+    const std::span<const float> v = t.flat();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      std::uint32_t bits;
+      std::memcpy(&bits, &v[i], sizeof bits);
+      h = (h ^ bits) * 0x100000001b3ull;
+    }
+  };
+  mix(data.features);
+  mix(data.targets);
+  return static_cast<double>(h >> 11);  // 53 bits: exact in a double
+}
+
+// Makes every rank hold rank 0's parameters, after checking that every rank has the same data.
+void start_together(Communicator& c, Network& net, const Dataset& train) {
+  const double mine = fingerprint(train);
+  double theirs = mine;
+  c.broadcast(std::as_writable_bytes(std::span(&theirs, 1)), 0);
+  std::vector<double> differs(c.size(), 0.0);
+  differs[c.rank()] = theirs == mine ? 0.0 : 1.0;
+  c.all_reduce_sum(std::span<double>(differs));
+  for (std::size_t r = 0; r < c.size(); ++r)
+    if (differs[r] != 0.0)
+      throw Error("Trainer::fit: rank " + std::to_string(r) + "'s training data differs from rank 0's (" +
+                  std::to_string(train.size()) + " samples here): every rank must read the same data");
+  c.broadcast(std::as_writable_bytes(net.parameters()), 0);
+}
+
 }  // namespace
 
 Evaluation evaluate(Network& net, const Dataset& data, std::size_t batch_size) {
+  return evaluate(net, data, alone(), batch_size);
+}
+
+Evaluation evaluate(Network& net, const Dataset& data, Communicator& communicator, std::size_t batch_size) {
   require_targets(net, data, "evaluate");
   if (batch_size == 0) throw Error("evaluate: the batch size is zero");
   const bool labelled = !data.labels.empty();
-  Evaluation e;
-  e.samples = data.size();
-  e.confusion = ConfusionMatrix(labelled ? net.architecture().outputs() : 0);
-  double total = 0.0;
-  for (std::size_t first = 0; first < data.size(); first += batch_size) {
-    const std::size_t count = std::min(batch_size, data.size() - first);
+  const Share share = share_of(data.size(), communicator.rank(), communicator.size());
+  // The loss summed over this rank's rows, then each row's predicted class at its index (0
+  // elsewhere): one sum over the ranks gives every rank the whole set's, exact in doubles.
+  std::vector<double> sums(1 + (labelled && communicator.size() > 1 ? data.size() : 0), 0.0);
+  std::vector<std::uint32_t> predicted(labelled ? data.size() : 0);
+  for (std::size_t first = share.first; first < share.first + share.count; first += batch_size) {
+    const std::size_t count = std::min(batch_size, share.first + share.count - first);
     const ConstMatrixView x = data.features.view().block(first, 0, count, data.dimensions());
     const ConstMatrixView y = data.targets.view().block(first, 0, count, data.targets.cols());
     const ConstMatrixView out = net.forward(x);
-    total += mean_loss(net, y) * static_cast<double>(count);
-    if (labelled)
-      e.confusion.add(std::span(data.labels).subspan(first, count), predicted_classes(out));
+    sums[0] += mean_loss(net, y) * static_cast<double>(count);
+    if (labelled) {
+      const std::vector<std::uint32_t> classes = predicted_classes(out);
+      std::copy(classes.begin(), classes.end(), predicted.begin() + static_cast<std::ptrdiff_t>(first));
+    }
   }
-  e.loss = total / static_cast<double>(data.size());
+  if (communicator.size() > 1) {
+    for (std::size_t i = 0; labelled && i < share.count; ++i)
+      sums[1 + share.first + i] = predicted[share.first + i];
+    communicator.all_reduce_sum(std::span<double>(sums));
+    for (std::size_t i = 0; labelled && i < data.size(); ++i)
+      predicted[i] = static_cast<std::uint32_t>(sums[1 + i]);
+  }
+  Evaluation e;
+  e.samples = data.size();
+  e.confusion = ConfusionMatrix(labelled ? net.architecture().outputs() : 0);
+  if (labelled) e.confusion.add(data.labels, predicted);
+  e.loss = sums[0] / static_cast<double>(data.size());
   e.accuracy = e.confusion.accuracy();
   return e;
 }
@@ -127,6 +186,8 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
   const bool validating = validation != nullptr && validation->size() > 0;
   if (early_stopping && !validating)
     throw Error("Trainer::fit: early stopping needs a non-empty validation set");
+  Communicator& group = options_.communicator != nullptr ? *options_.communicator : alone();
+  if (group.size() > 1) start_together(group, net_, train);
   std::uint64_t epochs_without_improvement = 0;
   bool patience_ran_out = false;
   best_value_.reset();
@@ -135,7 +196,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
   if (early_stopping) {
     best_parameters_.resize(net_.parameters().size());  // once: each improvement copies into it
     if (state_.epoch > 0) {  // resumed: the weights to beat are the ones resumed from
-      const Evaluation resumed = evaluate(net_, *validation);
+      const Evaluation resumed = evaluate(net_, *validation, group);
       if (!std::isfinite(resumed.loss))
         throw Error("Trainer::fit: the validation loss of the weights resumed after epoch " +
                     std::to_string(state_.epoch) + " is " + std::to_string(resumed.loss) +
@@ -144,6 +205,8 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
       best_epoch_ = state_.epoch;
     }
   }
+  // The batch's loss and correct predictions, summed over the ranks with the gradients.
+  std::array<double, 2> batch_totals{};
   while (state_.epoch < options_.epochs && !patience_ran_out) {
     const auto start = Clock::now();
     const auto order = shuffled_indices(n, state_.rng_state);
@@ -153,18 +216,30 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
     std::size_t right = 0, seen = 0;
     for (std::size_t b = 0; b < batches; ++b) {
       const std::size_t first = b * bs, count = std::min(bs, n - first);
-      gather_batch(train, order, first, count, x, y);
-      if (options_.label_smoothing > 0.0f) smooth_labels(y.view().top_rows(count), options_.label_smoothing);
-      const ConstMatrixView xb = x.view().top_rows(count), yb = y.view().top_rows(count);
-      const ConstMatrixView out = net_.forward_training(xb, {state_.dropout_seed, optimizer_.steps()});
-      const double loss = mean_loss(net_, yb);
+      const Share share = share_of(count, group.rank(), group.size());
+      batch_totals = {0.0, 0.0};
+      if (share.count > 0) {
+        gather_batch(train, order, first + share.first, share.count, x, y);
+        if (options_.label_smoothing > 0.0f)
+          smooth_labels(y.view().top_rows(share.count), options_.label_smoothing);
+        const ConstMatrixView xb = x.view().top_rows(share.count), yb = y.view().top_rows(share.count);
+        const ConstMatrixView out =
+            net_.forward_training(xb, {state_.dropout_seed, optimizer_.steps(), share.first});
+        batch_totals[0] = mean_loss(net_, yb) * static_cast<double>(share.count);
+        if (labelled)  // row by row: the step allocates nothing, nor should its bookkeeping
+          for (std::size_t i = 0; i < share.count; ++i)
+            batch_totals[1] += predicted_class(out, i) == train.labels[order[first + share.first + i]];
+        net_.backward_share(yb, count);
+      } else {  // a last batch with fewer rows than ranks: this rank adds nothing to it
+        std::fill(net_.gradients().begin(), net_.gradients().end(), 0.0f);
+      }
+      group.all_reduce_sum(net_.gradients());
+      group.all_reduce_sum(std::span<double>(batch_totals));
+      const double loss = batch_totals[0] / static_cast<double>(count);
       if (!std::isfinite(loss))
         throw Error(diverged(report.epoch, b + 1, batches, "the batch loss is " + std::to_string(loss)));
-      loss_sum += loss * static_cast<double>(count);
-      if (labelled)  // row by row: the step allocates nothing, nor should its bookkeeping
-        for (std::size_t i = 0; i < count; ++i)
-          right += predicted_class(out, i) == train.labels[order[first + i]];
-      net_.backward(yb);
+      loss_sum += batch_totals[0];
+      right += static_cast<std::size_t>(batch_totals[1]);
       optimizer_.step(net_);
       seen += count;
       if (on_batch) {
@@ -186,7 +261,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
     report.train_loss = loss_sum / static_cast<double>(n);
     report.train_accuracy = labelled ? static_cast<double>(right) / static_cast<double>(n) : 0.0;
     if (validating) {
-      report.validation = evaluate(net_, *validation);
+      report.validation = evaluate(net_, *validation, group);
       if (!std::isfinite(report.validation->loss))  // finite but huge weights overflow
         throw Error(diverged(report.epoch, batches, batches,
                              "the validation loss is " + std::to_string(report.validation->loss)));

@@ -10,6 +10,7 @@ packages=(
   libcli11-dev zlib1g-dev
   python3-dev pybind11-dev python3-pybind11 python3-numpy python3-pytest
   python3-sklearn libopenblas0-pthread
+  libopenmpi-dev openmpi-bin  # data-parallel training over MPI (the module libmlpk_mpi.so)
   clang libclang-rt-14-dev libomp-14-dev
   dataset-fashion-mnist
   g++-aarch64-linux-gnu  # the portability test: x86-only code compiles for aarch64 too

@@ -1,12 +1,16 @@
-# Fails if libmlpk_core needs a backend library or a backend's dependency (Highway, oneDNN).
+# Fails if LIBRARY needs a backend library, a backend's dependency (Highway, oneDNN) or MPI:
+# what libmlpk_core must never link. FORBIDDEN replaces the list.
 execute_process(COMMAND readelf -d ${LIBRARY} OUTPUT_VARIABLE dynamic RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "readelf -d ${LIBRARY} failed")
 endif()
 string(REGEX MATCHALL "NEEDED[^\n]*" needed "${dynamic}")
-message(STATUS "libmlpk_core needs: ${needed}")
-foreach(forbidden mlpk_backend hwy dnnl gomp)
+message(STATUS "${LIBRARY} needs: ${needed}")
+if(NOT DEFINED FORBIDDEN)
+  set(FORBIDDEN mlpk_backend hwy dnnl gomp libmpi open-pal open-rte)
+endif()
+foreach(forbidden ${FORBIDDEN})
   if(needed MATCHES "${forbidden}")
-    message(FATAL_ERROR "libmlpk_core depends on ${forbidden}: ${needed}")
+    message(FATAL_ERROR "${LIBRARY} depends on ${forbidden}: ${needed}")
   endif()
 endforeach()

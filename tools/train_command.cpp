@@ -11,6 +11,7 @@
 
 #include "atomic_file.hpp"
 
+#include <mlpk/communicator.hpp>
 #include <mlpk/error.hpp>
 #include <mlpk/model_file.hpp>
 #include <mlpk/registry.hpp>
@@ -118,13 +119,18 @@ EarlyStopping early_stopping_of(const TrainFlags& f) {
   return e;
 }
 
-int run_train(const TrainFlags& f) {
+// Under mpirun every rank runs this with the same flags: each trains on its share of every
+// batch (TrainerOptions::communicator), and rank 0 alone prints, profiles and writes files.
+int train_on(const TrainFlags& f, Communicator& ranks) {
+  const bool leader = ranks.rank() == 0;
   // Check every output path before spending minutes on training.
-  require_writable(f.save, "--save");
-  require_writable(f.metrics, "--metrics");
-  require_writable(f.plot, "--plot");
-  require_writable(f.profile, "--profile");
-  require_writable(f.trace, "--trace");
+  if (leader) {
+    require_writable(f.save, "--save");
+    require_writable(f.metrics, "--metrics");
+    require_writable(f.plot, "--plot");
+    require_writable(f.profile, "--profile");
+    require_writable(f.trace, "--trace");
+  }
 
   const std::string backend_name = f.backend.empty() ? default_backend_name() : f.backend;
   std::shared_ptr<Backend> backend = create_backend(backend_name);
@@ -218,15 +224,19 @@ int run_train(const TrainFlags& f) {
   t.seed = f.seed;
   t.early_stopping = early_stopping_of(f);
   t.label_smoothing = f.label_smoothing;
+  t.communicator = &ranks;
   if (t.early_stopping.monitor != EarlyStoppingMonitor::none && validation.size() == 0)
     throw Error("--early-stopping " + f.early_stopping +
                 " needs a validation set: --validation-fraction is 0 or leaves no sample");
   Trainer trainer(net, *optimizer, t);
   if (!f.resume.empty()) resume_from(f.resume, net, *optimizer, trainer.state());
 
-  std::fprintf(stderr, "mlpk train: %s on backend %s; %zu training, %zu validation, %zu test samples; "
+  const bool quiet = f.quiet || !leader;
+  if (leader)
+    std::fprintf(stderr, "mlpk train: %s on backend %s%s; %zu training, %zu validation, %zu test samples; "
                "%s lr %g, batch %zu, %llu epochs%s\n",
-               architecture.to_string().c_str(), backend->description().c_str(), train.size(),
+               architecture.to_string().c_str(), backend->description().c_str(),
+               ranks.size() > 1 ? (", " + std::to_string(ranks.size()) + " MPI ranks").c_str() : "", train.size(),
                validation.size(), test.size(), f.optimizer.c_str(), static_cast<double>(f.lr),
                f.batch_size, static_cast<unsigned long long>(f.epochs),
                f.resume.empty() ? "" : (", resumed after epoch " + std::to_string(trainer.state().epoch)).c_str());
@@ -241,7 +251,7 @@ int run_train(const TrainFlags& f) {
   const std::uint64_t profile_epoch = trainer.state().epoch + 1;
   const std::uint64_t profile_start = std::min<std::uint64_t>(5, batches / 4);
   const std::uint64_t profile_end = profile_start + std::min<std::uint64_t>(20, batches - profile_start);
-  if (!f.profile.empty() || !f.trace.empty()) {
+  if (leader && (!f.profile.empty() || !f.trace.empty())) {
     profiler = profiler_for(net, profile_end - profile_start);
     if (profile_start == 0) net.set_profiler(profiler.get());
   }
@@ -250,15 +260,16 @@ int run_train(const TrainFlags& f) {
       if (p.batch == profile_start) net.set_profiler(profiler.get());
       if (p.batch == profile_end) net.set_profiler(nullptr);
     }
-    if (!f.quiet) progress.batch(p);
+    if (!quiet) progress.batch(p);
   };
   trainer.on_epoch = [&](const EpochReport& r) {
     reports.push_back(r);
     rates.push_back(epoch_rate);
-    if (!f.quiet) progress.epoch(r, epoch_rate);
+    if (!quiet) progress.epoch(r, epoch_rate);
     epoch_rate = optimizer->current_learning_rate();
     // Under early stopping the file holds the best epoch's weights, with the checkpoint of that
     // epoch: resuming from it retraces the epochs after it exactly.
+    if (!leader) return;
     const bool keep = t.early_stopping.monitor == EarlyStoppingMonitor::none || r.best_epoch == r.epoch;
     if (!f.save.empty() && keep)
       save_model(f.save, net, standardizer ? &*standardizer : nullptr, optimizer.get(), &trainer.state());
@@ -284,13 +295,14 @@ int run_train(const TrainFlags& f) {
     run.backends.push_back(std::move(b));
     write_profile_files(run, f.profile, "--profile", f.trace, "");
   }
-  if (!f.save.empty() && reports.empty())  // resumed a finished run: still write the model
+  if (leader && !f.save.empty() && reports.empty())  // resumed a finished run: still write the model
     save_model(f.save, net, standardizer ? &*standardizer : nullptr, optimizer.get(), &trainer.state());
 
-  const Evaluation result = evaluate(net, test);
+  const Evaluation result = evaluate(net, test, ranks);
   if (!std::isfinite(result.loss))
     throw Error("the test loss is " + std::to_string(result.loss) +
                 ": the trained network's outputs overflow on the test data");
+  if (!leader) return 0;
   std::fprintf(stderr, "test: loss %.4f accuracy %.4f on %zu samples\n%s", result.loss, result.accuracy,
                result.samples, result.confusion.to_string().c_str());
 
@@ -321,7 +333,8 @@ int run_train(const TrainFlags& f) {
   json.number("seconds_per_epoch", per_epoch);
   json.number("samples_per_second", per_epoch > 0 ? static_cast<double>(train.size()) / per_epoch : 0.0);
   json.string("backend", backend->name());
-  json.integer("threads", net.threads());
+  json.integer("threads", net.threads());  // of each rank
+  json.integer("ranks", ranks.size());
   json.string("layers", architecture.to_string());
   json.string("optimizer", f.optimizer);
   json.number("lr", f.lr, 6);
@@ -334,6 +347,19 @@ int run_train(const TrainFlags& f) {
   json.integer("test_samples", test.size());
   std::printf("%s\n", json.str().c_str());
   return 0;
+}
+
+int run_train(const TrainFlags& f) {
+  const std::shared_ptr<Communicator> ranks = communicator_from_environment();
+  if (ranks->size() == 1) return train_on(f, *ranks);
+  try {
+    return train_on(f, *ranks);
+  } catch (const std::exception& e) {
+    // The other ranks wait for this one in their next collective: end them all.
+    ranks->abort(1, "mlpk: error: rank " + std::to_string(ranks->rank()) + " of " +
+                        std::to_string(ranks->size()) + ": " + e.what());
+  }
+  return 1;  // not reached: abort() ends the process
 }
 
 // Defaults that depend on other flags, then --preset fast: a smaller network, larger batches and

@@ -83,9 +83,12 @@ enum class Init { automatic, xavier_uniform, xavier_normal, he_uniform, he_norma
 // What a training step's dropout masks are drawn from (dropout.hpp): the run's seed and the
 // step, the number of optimizer steps taken before it (Optimizer::steps()), so that a resumed
 // run draws the masks the uninterrupted one would have.
+// A data-parallel rank that trains on rows [row, row + n) of the step's batch sets `row`, so
+// that its share draws the masks of those rows of the whole batch.
 struct DropoutStep {
   std::uint64_t seed = 0;
   std::uint64_t step = 0;
+  std::uint64_t row = 0;  // the batch row of the forward's first row
 };
 
 class Optimizer;
@@ -186,6 +189,12 @@ class Network {
   // throws mlpk::Error for another shape): the gradient to pass on to a model in front of this
   // one, or a saliency map. Costs one more product, n x inputs x units of the first layer.
   void backward(ConstMatrixView y, MatrixView input_gradient);
+  // Data-parallel training: the last forward held a share of a batch of `batch_rows` rows (at
+  // least the share's), and the gradients are those of the whole batch's loss restricted to the
+  // share, under the mean reduction (A - Y)/batch_rows, so that the ranks' gradients sum to the
+  // batch's. The same as backward(y) when batch_rows is the forward's row count, or under
+  // LossReduction::sum. Throws mlpk::Error for batch_rows below the share's rows.
+  void backward_share(ConstMatrixView y, std::size_t batch_rows);
   // dL/dZ[L] of the output layer from the last backward (n x outputs), valid until the next
   // forward: for softmax-CE and sigmoid-BCE the fused (A - Y)/n (see activation.hpp), for MSE
   // (A - Y)/n through g' (without the /n under LossReduction::sum). Throws mlpk::Error when
@@ -206,7 +215,7 @@ class Network {
   // What layer l + 1 read in the last forward: D[l] under a mask, A[l] otherwise.
   ConstMatrixView layer_output(std::size_t l) const;
   void check_targets(ConstMatrixView y) const;
-  void backward_into(ConstMatrixView y, MatrixView* input_gradient);
+  void backward_into(ConstMatrixView y, MatrixView* input_gradient, std::size_t batch_rows);
   void correct_softmax_rows(ConstMatrixView y, MatrixView dz, float scale) const;
 
   Architecture architecture_;

@@ -8,6 +8,7 @@
 // uninterrupted run.
 #pragma once
 
+#include <mlpk/communicator.hpp>
 #include <mlpk/data.hpp>
 #include <mlpk/metrics.hpp>
 #include <mlpk/network.hpp>
@@ -37,6 +38,10 @@ struct Evaluation {
 // accuracy and confusion need `data.labels`. The loss is NaN or infinite when the network's
 // outputs overflow on this data: callers that report it check it.
 Evaluation evaluate(Network& net, const Dataset& data, std::size_t batch_size = 1000);
+// The same over the ranks of `communicator`, each running its share of `data` (share_of): every
+// rank gets the whole set's result. Collective: every rank calls it with the same data.
+Evaluation evaluate(Network& net, const Dataset& data, Communicator& communicator,
+                    std::size_t batch_size = 1000);
 
 struct BatchProgress {
   std::uint64_t epoch = 0;  // 1-based
@@ -86,6 +91,14 @@ struct TrainerOptions {
   // (1 - e) y + e / K over the K outputs (as PyTorch's CrossEntropyLoss(label_smoothing=e));
   // the training loss is against them, validation and evaluate() use the targets as they are.
   float label_smoothing = 0.0f;
+  // Data-parallel training over the ranks of a communicator (nullptr: this process alone). Each
+  // global batch keeps the size and shuffle order of a one-process run and is cut into the
+  // ranks' shares (share_of); each rank computes its share's part of the batch's gradient, the
+  // parts are summed over the ranks in rank order, and every rank applies the same update. fit()
+  // first broadcasts rank 0's parameters and checks that every rank holds the same training
+  // data. Validation runs over the ranks' shares as well. The communicator must outlive the
+  // Trainer; every rank runs fit() with the same options and data.
+  Communicator* communicator = nullptr;
 };
 
 class Trainer {
