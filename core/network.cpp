@@ -153,6 +153,13 @@ std::span<const float> Network::bias(std::size_t l) const {
   return {params_.data() + bias_offset_[l], units};
 }
 
+std::span<float> Network::layer_gradients(std::size_t l) {
+  weights(l);  // throws for a layer that does not exist
+  const std::size_t begin = l == 0 ? 0 : weight_offset_[l];
+  const std::size_t end = l + 1 == num_layers() ? grads_.size() : weight_offset_[l + 1];
+  return grads_.flat().subspan(begin, end - begin);
+}
+
 ConstMatrixView Network::weight_gradient(std::size_t l) const {
   const ConstMatrixView w = weights(l);
   return {grads_.data() + weight_offset_[l], w.rows, w.cols};
@@ -332,17 +339,17 @@ double Network::loss(ConstMatrixView y) const {
   return reduction_ == LossReduction::sum ? mean * static_cast<double>(batch_) : mean;
 }
 
-void Network::backward(ConstMatrixView y) { backward_into(y, nullptr, batch_); }
+void Network::backward(ConstMatrixView y) { backward_into(y, nullptr, batch_, nullptr); }
 
 void Network::backward(ConstMatrixView y, MatrixView input_gradient) {
-  backward_into(y, &input_gradient, batch_);
+  backward_into(y, &input_gradient, batch_, nullptr);
 }
 
-void Network::backward_share(ConstMatrixView y, std::size_t batch_rows) {
+void Network::backward_share(ConstMatrixView y, std::size_t batch_rows, const GradientsReady& ready) {
   if (batch_rows < batch_)
     throw Error("Network::backward_share: the batch of " + std::to_string(batch_rows) +
                 " rows is smaller than the share of " + std::to_string(batch_) + " rows");
-  backward_into(y, nullptr, batch_rows);
+  backward_into(y, nullptr, batch_rows, ready ? &ready : nullptr);
 }
 
 ConstMatrixView Network::output_gradient() const {
@@ -351,7 +358,8 @@ ConstMatrixView Network::output_gradient() const {
   return dz_[num_layers() - 1].view().top_rows(batch_);
 }
 
-void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient, std::size_t batch_rows) {
+void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient, std::size_t batch_rows,
+                            const GradientsReady* ready) {
   std::optional<PhaseScope> phase(std::in_place, profiler_, Phase::loss);
   check_targets(y);
   if (input_gradient != nullptr &&
@@ -397,6 +405,7 @@ void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient, std::
                        dz.block(0, o.col, n, o.cols), 0.0f, dw.block(o.row, o.col, o.rows, o.cols));
       });
     }
+    if (ready != nullptr) (*ready)(layer_gradients(l));  // db[l] was finished with dA[l]
     if (l == 0) {
       if (input_gradient != nullptr) {  // dX = dZ[0] W[0]^T, cut as the dA products
         const MatrixView dx = *input_gradient;

@@ -207,6 +207,9 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
   }
   // The batch's loss and correct predictions, summed over the ranks with the gradients.
   std::array<double, 2> batch_totals{};
+  // Each layer's gradients start their reduction as soon as backward has them.
+  const Network::GradientsReady reduce_layer = [&group](std::span<float> g) { group.start_all_reduce_sum(g); };
+  const Network::GradientsReady& ready = group.size() > 1 ? reduce_layer : Network::GradientsReady{};
   while (state_.epoch < options_.epochs && !patience_ran_out) {
     const auto start = Clock::now();
     const auto order = shuffled_indices(n, state_.rng_state);
@@ -229,11 +232,13 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
         if (labelled)  // row by row: the step allocates nothing, nor should its bookkeeping
           for (std::size_t i = 0; i < share.count; ++i)
             batch_totals[1] += predicted_class(out, i) == train.labels[order[first + share.first + i]];
-        net_.backward_share(yb, count);
+        net_.backward_share(yb, count, ready);
       } else {  // a last batch with fewer rows than ranks: this rank adds nothing to it
         std::fill(net_.gradients().begin(), net_.gradients().end(), 0.0f);
+        for (std::size_t l = net_.num_layers(); l-- > 0;)  // the pieces the other ranks sum
+          group.start_all_reduce_sum(net_.layer_gradients(l));
       }
-      group.all_reduce_sum(net_.gradients());
+      group.wait();
       group.all_reduce_sum(std::span<double>(batch_totals));
       const double loss = batch_totals[0] / static_cast<double>(count);
       if (!std::isfinite(loss))

@@ -5,6 +5,11 @@
 // all-gather hands the summed chunks to everyone. Both collectives only move bytes, so the sum
 // is the same bits whatever algorithm MPI picks for them; each rank sends and receives
 // 2 (P - 1)/P of the buffer, what a ring all-reduce moves.
+//
+// start_all_reduce_sum hands the sum to a thread of this communicator's, which makes every MPI
+// call while sums are under way (MPI_THREAD_SERIALIZED: one thread in MPI at a time); the other
+// collectives wait for it and then run on the caller's thread. MLPK_MPI_OVERLAP=0 sums at once
+// on the caller's thread instead (to measure what the overlap saves).
 #include <mlpk/communicator.hpp>
 #include <mlpk/error.hpp>
 
@@ -12,9 +17,15 @@
 
 #include <algorithm>
 #include <climits>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace mlpk {
@@ -44,7 +55,7 @@ int as_count(std::size_t n, const char* what) {
 
 class MpiCommunicator final : public Communicator {
  public:
-  explicit MpiCommunicator(bool owns_mpi) : owns_mpi_(owns_mpi) {
+  MpiCommunicator(bool owns_mpi, bool overlap) : owns_mpi_(owns_mpi) {
     int rank = 0, size = 0;
     check(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
     check(MPI_Comm_size(MPI_COMM_WORLD, &size), "MPI_Comm_size");
@@ -57,8 +68,20 @@ class MpiCommunicator final : public Communicator {
     MPI_Get_library_version(version, &length);
     library_ = std::string(version, static_cast<std::size_t>(length));
     library_ = library_.substr(0, library_.find_first_of(",\n"));
+    if (overlap && size_ > 1) {
+      pending_.reserve(4096);  // a network's layers (kMaxLayers): starting a sum allocates nothing
+      worker_ = std::thread([this] { run_background_sums(); });
+    }
   }
   ~MpiCommunicator() override {
+    if (worker_.joinable()) {
+      {
+        const std::lock_guard lock(mutex_);
+        stopping_ = true;
+      }
+      work_.notify_one();
+      worker_.join();
+    }
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (owns_mpi_ && !finalized) MPI_Finalize();
@@ -70,10 +93,34 @@ class MpiCommunicator final : public Communicator {
     return "MPI (" + library_ + "), rank " + std::to_string(rank_) + " of " + std::to_string(size_);
   }
 
-  void all_reduce_sum(std::span<float> values) override { reduce_in_rank_order(values, float_scratch_); }
-  void all_reduce_sum(std::span<double> values) override { reduce_in_rank_order(values, double_scratch_); }
+  void all_reduce_sum(std::span<float> values) override {
+    wait();
+    reduce_in_rank_order(values, float_scratch_);
+  }
+  void all_reduce_sum(std::span<double> values) override {
+    wait();
+    reduce_in_rank_order(values, double_scratch_);
+  }
+
+  void start_all_reduce_sum(std::span<float> values) override {
+    if (!worker_.joinable()) return all_reduce_sum(values);
+    {
+      const std::lock_guard lock(mutex_);
+      pending_.push_back(values);
+    }
+    work_.notify_one();
+  }
+  void wait() override {
+    if (!worker_.joinable()) return;
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [this] { return next_ == pending_.size(); });
+    pending_.clear();
+    next_ = 0;
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
 
   void broadcast(std::span<std::byte> bytes, std::size_t root) override {
+    wait();
     if (root >= size_) throw Error("broadcast: root " + std::to_string(root) + " of " + std::to_string(size_) + " ranks");
     for (std::size_t first = 0; first < bytes.size(); first += INT_MAX) {
       const std::size_t count = std::min<std::size_t>(INT_MAX, bytes.size() - first);
@@ -82,7 +129,10 @@ class MpiCommunicator final : public Communicator {
             "MPI_Bcast");
     }
   }
-  void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+  void barrier() override {
+    wait();
+    check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+  }
   [[noreturn]] void abort(int code, std::string_view message) override {
     std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
     std::fflush(stderr);
@@ -91,6 +141,26 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  // The background thread: sums the started buffers in the order they came.
+  void run_background_sums() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      work_.wait(lock, [this] { return stopping_ || next_ < pending_.size(); });
+      if (next_ == pending_.size()) return;  // stopping, and nothing left
+      const std::span<float> values = pending_[next_];
+      lock.unlock();
+      std::exception_ptr failed;
+      try {
+        if (!error_) reduce_in_rank_order(values, float_scratch_);
+      } catch (...) {
+        failed = std::current_exception();
+      }
+      lock.lock();
+      if (failed && !error_) error_ = failed;
+      if (++next_ == pending_.size()) done_.notify_all();
+    }
+  }
+
   template <class T>
   void reduce_in_rank_order(std::span<T> values, std::vector<T>& scratch) {
     if (size_ == 1) return;
@@ -128,6 +198,14 @@ class MpiCommunicator final : public Communicator {
   std::vector<int> counts_, displacements_, receive_counts_, receive_displacements_;
   std::vector<float> float_scratch_;
   std::vector<double> double_scratch_;
+  // The started sums: pending_[next_..] are still to do. Guarded by mutex_.
+  std::mutex mutex_;
+  std::condition_variable work_, done_;
+  std::vector<std::span<float>> pending_;
+  std::size_t next_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+  std::thread worker_;
 };
 
 }  // namespace
@@ -149,15 +227,20 @@ extern "C" __attribute__((visibility("default"))) mlpk::Communicator* mlpk_mpi_c
     MPI_Finalized(&finalized);
     if (finalized) return fail("MPI was finalized in this process and cannot start again");
     bool owns = false;
+    int provided = MPI_THREAD_SINGLE;
     if (!initialized) {
-      int provided = 0;
       if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
         return fail("MPI_Init_thread failed");
       owns = true;
+    } else {
+      MPI_Query_thread(&provided);
     }
+    const char* overlap_env = std::getenv("MLPK_MPI_OVERLAP");
+    const bool overlap = provided >= MPI_THREAD_SERIALIZED &&
+                         !(overlap_env != nullptr && std::strcmp(overlap_env, "0") == 0);
     // Errors come back as exceptions with MPI's message instead of killing the job unexplained.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    return new mlpk::MpiCommunicator(owns);
+    return new mlpk::MpiCommunicator(owns, overlap);
   } catch (const std::exception& e) {
     return fail(e.what());
   }

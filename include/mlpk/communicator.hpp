@@ -33,6 +33,14 @@ class Communicator {
   // Every rank passes the same length (a different one ends the job: abort()).
   virtual void all_reduce_sum(std::span<float> values) = 0;
   virtual void all_reduce_sum(std::span<double> values) = 0;
+  // The same sum, started in the background: returns at once, and wait() returns when every sum
+  // started before it has finished (throwing the first one's error, if any). Sums finish in the
+  // order they were started, and `values` must be left alone until wait() returns. Element by
+  // element, so summing a buffer in pieces gives the bits of summing it whole. What overlaps
+  // the reduction of a layer's gradients with the backward pass of the layers below it; the
+  // default runs the sum at once. The other collectives wait() first.
+  virtual void start_all_reduce_sum(std::span<float> values) { all_reduce_sum(values); }
+  virtual void wait() {}
   // Copies rank `root`'s bytes into every rank's `bytes` (of the same length).
   virtual void broadcast(std::span<std::byte> bytes, std::size_t root) = 0;
   virtual void barrier() = 0;

@@ -4,6 +4,7 @@
 
 #include <mlpk/activation.hpp>
 #include <mlpk/backend.hpp>
+#include <mlpk/communicator.hpp>
 #include <mlpk/data.hpp>
 #include <mlpk/dropout.hpp>
 #include <mlpk/error.hpp>

@@ -24,6 +24,7 @@
 #include <mlpk/tensor.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -139,6 +140,10 @@ class Network {
   std::span<const float> bias(std::size_t l) const;
   ConstMatrixView weight_gradient(std::size_t l) const;
   std::span<const float> bias_gradient(std::size_t l) const;
+  // The part of gradients() that holds layer l's (dW[l] and db[l], with the padding around them),
+  // as backward_share hands it to its `ready` callback: the parts of all layers cover gradients()
+  // whole, in order.
+  std::span<float> layer_gradients(std::size_t l);
 
   // Every parameter, and its gradient at the same index, in one flat array each, as the
   // optimizers see them: W[0], b[0], W[1], b[1], ..., each block starting on a 64-byte boundary,
@@ -194,7 +199,11 @@ class Network {
   // share, under the mean reduction (A - Y)/batch_rows, so that the ranks' gradients sum to the
   // batch's. The same as backward(y) when batch_rows is the forward's row count, or under
   // LossReduction::sum. Throws mlpk::Error for batch_rows below the share's rows.
-  void backward_share(ConstMatrixView y, std::size_t batch_rows);
+  // `ready`, when set, is called as soon as a layer's gradients are final, last layer first,
+  // with layer_gradients(l), so that their reduction over the ranks can start while
+  // the layers below are computed.
+  using GradientsReady = std::function<void(std::span<float> layer_gradients)>;
+  void backward_share(ConstMatrixView y, std::size_t batch_rows, const GradientsReady& ready = {});
   // dL/dZ[L] of the output layer from the last backward (n x outputs), valid until the next
   // forward: for softmax-CE and sigmoid-BCE the fused (A - Y)/n (see activation.hpp), for MSE
   // (A - Y)/n through g' (without the /n under LossReduction::sum). Throws mlpk::Error when
@@ -215,7 +224,8 @@ class Network {
   // What layer l + 1 read in the last forward: D[l] under a mask, A[l] otherwise.
   ConstMatrixView layer_output(std::size_t l) const;
   void check_targets(ConstMatrixView y) const;
-  void backward_into(ConstMatrixView y, MatrixView* input_gradient, std::size_t batch_rows);
+  void backward_into(ConstMatrixView y, MatrixView* input_gradient, std::size_t batch_rows,
+                     const GradientsReady* ready);
   void correct_softmax_rows(ConstMatrixView y, MatrixView dz, float scale) const;
 
   Architecture architecture_;
