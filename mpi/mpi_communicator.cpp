@@ -4,12 +4,17 @@
 // sends every rank's chunk c to rank c, which adds the contributions in rank order, and an
 // all-gather hands the summed chunks to everyone. Both collectives only move bytes, so the sum
 // is the same bits whatever algorithm MPI picks for them; each rank sends and receives
-// 2 (P - 1)/P of the buffer, what a ring all-reduce moves.
+// 2 (P - 1)/P of the buffer, what a ring all-reduce moves. Two ranks are the exception: each
+// element's sum is then one addition, and IEEE addition is commutative, so MPI_Allreduce's
+// result is the rank-order sum bit for bit whatever its algorithm (measured on 2 ranks of one
+// machine: 1.0x-1.55x faster than the all-to-all route, bench/bench_allreduce.cpp).
 //
 // start_all_reduce_sum hands the sum to a thread of this communicator's, which makes every MPI
 // call while sums are under way (MPI_THREAD_SERIALIZED: one thread in MPI at a time); the other
-// collectives wait for it and then run on the caller's thread. MLPK_MPI_OVERLAP=0 sums at once
-// on the caller's thread instead (to measure what the overlap saves).
+// collectives wait for it and then run on the caller's thread. Only with MLPK_MPI_OVERLAP=1:
+// by default each sum runs at once on the caller's thread, since on the 2-core machines measured
+// (bench/mpi_scaling.sh) the reducing thread took a core from the backward pass and epochs were
+// 2-7% slower with the overlap than without.
 #include <mlpk/communicator.hpp>
 #include <mlpk/error.hpp>
 
@@ -165,6 +170,12 @@ class MpiCommunicator final : public Communicator {
   void reduce_in_rank_order(std::span<T> values, std::vector<T>& scratch) {
     if (size_ == 1) return;
     as_count(values.size(), "all_reduce_sum");
+    if (size_ == 2 && !force_rank_order_) {
+      check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), mpi_type<T>(),
+                          MPI_SUM, MPI_COMM_WORLD),
+            "MPI_Allreduce");
+      return;
+    }
     const Share mine = share_of(values.size(), rank_, size_);
     // Send chunk c to rank c; receive every rank's copy of my chunk, rank r's at r * mine.count.
     for (std::size_t c = 0; c < size_; ++c) {
@@ -192,6 +203,9 @@ class MpiCommunicator final : public Communicator {
   }
 
   bool owns_mpi_;
+  // MLPK_MPI_RANK_ORDER=1: the all-to-all route for two ranks too (to test and measure it).
+  bool force_rank_order_ = std::getenv("MLPK_MPI_RANK_ORDER") != nullptr &&
+                           std::strcmp(std::getenv("MLPK_MPI_RANK_ORDER"), "1") == 0;
   std::size_t rank_ = 0, size_ = 1;
   std::string library_;
   // Reused by every reduction: a steady-state training step allocates nothing.
@@ -236,8 +250,8 @@ extern "C" __attribute__((visibility("default"))) mlpk::Communicator* mlpk_mpi_c
       MPI_Query_thread(&provided);
     }
     const char* overlap_env = std::getenv("MLPK_MPI_OVERLAP");
-    const bool overlap = provided >= MPI_THREAD_SERIALIZED &&
-                         !(overlap_env != nullptr && std::strcmp(overlap_env, "0") == 0);
+    const bool overlap = provided >= MPI_THREAD_SERIALIZED && overlap_env != nullptr &&
+                         std::strcmp(overlap_env, "1") == 0;
     // Errors come back as exceptions with MPI's message instead of killing the job unexplained.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     return new mlpk::MpiCommunicator(owns, overlap);

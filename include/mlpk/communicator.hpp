@@ -38,7 +38,8 @@ class Communicator {
   // order they were started, and `values` must be left alone until wait() returns. Element by
   // element, so summing a buffer in pieces gives the bits of summing it whole. What overlaps
   // the reduction of a layer's gradients with the backward pass of the layers below it; the
-  // default runs the sum at once. The other collectives wait() first.
+  // default runs the sum at once (so does the MPI one unless MLPK_MPI_OVERLAP=1). The other
+  // collectives wait() first.
   virtual void start_all_reduce_sum(std::span<float> values) { all_reduce_sum(values); }
   virtual void wait() {}
   // Copies rank `root`'s bytes into every rank's `bytes` (of the same length).
