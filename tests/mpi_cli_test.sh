@@ -82,7 +82,7 @@ SCRIPT
   for ((i = 0; i < 600; i++)); do [[ -e killed.mlpk ]] && break; sleep 0.1; done
   [[ -e killed.mlpk ]] || fail "training never saved"
   victim=""
-  for pid in $(pgrep -f "$mlpk train"); do
+  for pid in $(pgrep -f -- "--save killed.mlpk"); do  # this test's ranks, not another test's
     tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$pid
   done
   [[ -n $victim ]] || fail "no rank 1 to kill"
