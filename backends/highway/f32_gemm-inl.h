@@ -13,7 +13,7 @@
 //             (a ragged last panel is only as many vectors wide as it needs)
 // Loop order (outer to inner): jc over N by NC, pc over K by KC (pack B), ic over M by MC (pack A),
 // jr over NR (one B micro-panel is reused by every row tile), ir over MR.
-// A is not packed when a panel would be used by at most two column tiles (small or narrow
+// A is not packed when a panel would be used by at most eight column tiles (small or narrow
 // outputs): the micro-kernel then broadcasts straight from A.
 
 #if defined(MLPK_HIGHWAY_F32_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -487,7 +487,7 @@ inline std::size_t EvenBlock(std::size_t total, std::size_t max_block, std::size
 
 // The M x N output from op(A) (M x K) and op(B) (K x N) with MR x NV-vector tiles;
 // make_epilogue(first, last) gives the epilogue for the K block that is first / last.
-// A is packed into micro-panels when each is reused over several column tiles; otherwise full
+// A is packed into micro-panels when each is reused over many column tiles; otherwise full
 // tiles broadcast straight from A (narrow or small outputs, where packing would cost as much as
 // the product), and only the ragged last row tile is packed.
 // kTransposedA: op(A) may be A^T (plain GEMM); dense forward always has op(A) = A, so its
@@ -503,7 +503,14 @@ HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstM
   const std::size_t nc_step = EvenBlock(n, kGemmNC, nr);
   float* packed_a = thread_scratch(0, mc_step * kc_step);
   float* packed_b = thread_scratch(1, nc_step * kc_step);
-  const bool pack_a = nc_step / nr > 2;
+  // A is packed when its panels serve more than this many column tiles. Broadcasting straight
+  // from MR rows of A costs little while they stay in L1, and packing them is a copy of the whole
+  // block: on a Zen 5, best of 4 interleaved runs, 8 against 2 gave 64^3 1.09x and 128^3 1.05x
+  // on AVX2, 128^3 1.06x on AVX-512, the larger products and training steps within 0.97-1.04x.
+#ifndef MLPK_HWY_GEMM_PACK_A_TILES
+#define MLPK_HWY_GEMM_PACK_A_TILES 8
+#endif
+  const bool pack_a = nc_step / nr > MLPK_HWY_GEMM_PACK_A_TILES;
 
   for (std::size_t jc = 0; jc < n; jc += nc_step) {
     const std::size_t nc = std::min(nc_step, n - jc);
