@@ -349,6 +349,13 @@ ModelFile read_model(const std::filesystem::path& path) {
       throw Error(with_path(path, "checkpoint's optimizer step count " + std::to_string(c.optimizer_steps) +
                                       " is absurd (more than " + std::to_string(kMaxOptimizerSteps) +
                                       ", the most an optimizer takes)"));
+    // The state an optimizer of that kind can have: resume_from would refuse anything else.
+    const auto optimizer = make_optimizer(c.optimizer, {});
+    if (!optimizer->holds_state_arrays(c.optimizer_steps, c.optimizer_state.size()))
+      throw Error(with_path(path, "checkpoint of optimizer '" + std::string(to_string(c.optimizer)) +
+                                      "' holds " + std::to_string(c.optimizer_state.size()) +
+                                      " state arrays after " + std::to_string(c.optimizer_steps) +
+                                      " steps (it keeps " + std::to_string(optimizer->state_count()) + ")"));
     // A checkpoint is written after an epoch, and every epoch takes at least one step.
     if (c.training.epoch > c.optimizer_steps)
       throw Error(with_path(path, "checkpoint claims " + std::to_string(c.training.epoch) +

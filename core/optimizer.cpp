@@ -144,9 +144,10 @@ void Optimizer::step(Network& net) {
 }
 
 void Optimizer::restore(std::uint64_t steps, std::vector<std::vector<float>> state) {
-  if (state.size() != state_count())
+  if (!holds_state_arrays(steps, state.size()))
     throw Error("optimizer " + std::string(to_string(kind())) + ": a checkpoint with " +
-                std::to_string(state.size()) + " state arrays, expected " + std::to_string(state_count()));
+                std::to_string(state.size()) + " state arrays after " + std::to_string(steps) +
+                " steps, expected " + std::to_string(state_count()));
   for (const auto& s : state)
     if (s.size() != state.front().size()) throw Error("optimizer: state arrays of unequal length");
   if (steps > kMaxOptimizerSteps)

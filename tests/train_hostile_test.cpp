@@ -266,6 +266,31 @@ TEST_F(HostileModelFile, AbsurdCheckpointStepCountIsRejected) {
   EXPECT_THAT(error_of([&] { adam.restore(UINT64_MAX, adam.state()); }), HasSubstr("step count"));
 }
 
+// Found by fuzz_model_file: an Adam checkpoint of 3 steps without Adam's two moment arrays was
+// read, and only resume_from refused it. Both refuse it now; none before the first step is fine.
+TEST_F(HostileModelFile, CheckpointStateArraysMustBeTheOptimizers) {
+  Network net(Architecture::parse("3-4-2", Activation::relu, Loss::softmax_cross_entropy), reference());
+  Adam adam(OptimizerOptions{});
+  TrainingState state{0, 7};
+  save_model(dir_ / "fresh.mlpk", net, nullptr, &adam, &state);  // no step yet: no state arrays
+  EXPECT_EQ(read_model(dir_ / "fresh.mlpk").checkpoint->optimizer_state.size(), 0u);
+  resume_from(dir_ / "fresh.mlpk", net, adam, state);
+  EXPECT_EQ(adam.steps(), 0u);
+
+  auto b = read_bytes(dir_ / "fresh.mlpk");
+  std::size_t steps_at = 0;  // the step count follows the name "adam"
+  for (std::size_t at = 0; at + 8 < b.size(); ++at)
+    if (std::memcmp(b.data() + at, "\x04\0\0\0adam", 8) == 0) steps_at = at + 8;
+  ASSERT_GT(steps_at, 0u);
+  put_u64(b, steps_at, 3);
+  write_bytes(dir_ / "stateless.mlpk", b);
+  EXPECT_THAT(error_of([&] { read_model(dir_ / "stateless.mlpk"); }),
+              HasSubstr("checkpoint of optimizer 'adam' holds 0 state arrays after 3 steps (it keeps 2)"));
+  EXPECT_THAT(error_of([&] { resume_from(dir_ / "stateless.mlpk", net, adam, state); }),
+              HasSubstr("0 state arrays after 3 steps"));
+  EXPECT_THAT(error_of([&] { adam.restore(3, {}); }), HasSubstr("0 state arrays after 3 steps, expected 2"));
+}
+
 // --- divergence --------------------------------------------------------------------------------
 
 // Two separable blobs in 2 features, one-hot.

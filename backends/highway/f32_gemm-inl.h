@@ -92,6 +92,15 @@ inline constexpr std::size_t kGemmNC = 2048;
 inline constexpr std::size_t kGemmNarrowMR = 12;
 #endif
 
+// A is packed when its panels serve more than this many column tiles. Broadcasting straight from
+// MR rows of A costs little while they stay in L1, and packing them is a copy of the whole block:
+// on a Zen 5, best of 4 interleaved runs, 8 against 2 gave 64^3 1.09x and 128^3 1.05x on AVX2,
+// 128^3 1.06x on AVX-512, the larger products and training steps within 0.97-1.04x.
+#ifndef MLPK_HWY_GEMM_PACK_A_TILES
+#define MLPK_HWY_GEMM_PACK_A_TILES 8
+#endif
+inline constexpr std::size_t kGemmPackATiles = MLPK_HWY_GEMM_PACK_A_TILES;
+
 // --- epilogues: what happens to a finished MR x NR tile of accumulators -----------------------
 
 // Number of valid lanes of vector v in a row segment of `cols` columns.
@@ -503,14 +512,7 @@ HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstM
   const std::size_t nc_step = EvenBlock(n, kGemmNC, nr);
   float* packed_a = thread_scratch(0, mc_step * kc_step);
   float* packed_b = thread_scratch(1, nc_step * kc_step);
-  // A is packed when its panels serve more than this many column tiles. Broadcasting straight
-  // from MR rows of A costs little while they stay in L1, and packing them is a copy of the whole
-  // block: on a Zen 5, best of 4 interleaved runs, 8 against 2 gave 64^3 1.09x and 128^3 1.05x
-  // on AVX2, 128^3 1.06x on AVX-512, the larger products and training steps within 0.97-1.04x.
-#ifndef MLPK_HWY_GEMM_PACK_A_TILES
-#define MLPK_HWY_GEMM_PACK_A_TILES 8
-#endif
-  const bool pack_a = nc_step / nr > MLPK_HWY_GEMM_PACK_A_TILES;
+  const bool pack_a = nc_step / nr > kGemmPackATiles;
 
   for (std::size_t jc = 0; jc < n; jc += nc_step) {
     const std::size_t nc = std::min(nc_step, n - jc);

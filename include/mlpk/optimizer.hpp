@@ -102,10 +102,16 @@ class Optimizer {
   double last_gradient_norm() const { return last_norm_; }
 
   // The state arrays (each as long as the parameters, empty before the first step), for
-  // checkpoints, and their restoration: `state` must hold state_count() arrays of equal length,
-  // and `steps` be at most kMaxOptimizerSteps (throws mlpk::Error otherwise).
+  // checkpoints, and their restoration: `state` must hold as many arrays as holds_state_arrays
+  // allows, of equal length, and `steps` be at most kMaxOptimizerSteps (throws mlpk::Error
+  // otherwise).
   const std::vector<std::vector<float>>& state() const { return state_; }
   virtual std::size_t state_count() const = 0;
+  // Whether this optimizer can have `arrays` state arrays after `steps` steps: state_count() of
+  // them, or none before its first step. Model files check their checkpoints with it.
+  bool holds_state_arrays(std::uint64_t steps, std::size_t arrays) const {
+    return arrays == state_count() || (arrays == 0 && steps == 0);
+  }
   void restore(std::uint64_t steps, std::vector<std::vector<float>> state);
 
  protected:
