@@ -116,7 +116,9 @@ TEST_P(Conformance, GemmLargeReductionAndLongSides) {
   for (Trans ta : {Trans::N, Trans::T})
     for (Trans tb : {Trans::N, Trans::T})
       for (std::array<std::size_t, 3> mnk :
-           {std::array<std::size_t, 3>{3, 17, 1000}, {1000, 17, 3}, {17, 1000, 3}, {129, 33, 1000}})
+           {std::array<std::size_t, 3>{3, 17, 1000}, {1000, 17, 3}, {17, 1000, 3}, {129, 33, 1000},
+            // wide enough that every Highway target packs A, deep enough for two K blocks
+            {9, 449, 400}})
         run_gemm_case(*backend_, *reference_, {ta, tb, mnk[0], mnk[1], mnk[2], 3, 1.0f, 0.0f});
 }
 
@@ -356,7 +358,8 @@ TEST_P(Conformance, DenseForwardMatchesComposedKernels) {
   for (Activation g : kAllActivations) {
     if (!backend_->supports(g)) continue;
     for (std::array<std::size_t, 3> shape : {std::array<std::size_t, 3>{1, 3, 1}, {17, 129, 3},
-                                             {129, 17, 10}, {3, 1000, 17}, {64, 784, 129}})
+                                             {129, 17, 10}, {3, 1000, 17}, {64, 784, 129},
+                                             {9, 400, 449}})  // packed A over two K blocks
       for (bool alias : {false, true}) {
         const auto [n, in, out] = shape;
         SCOPED_TRACE(std::string(to_string(g)) + " " + std::to_string(n) + "x" + std::to_string(in) +

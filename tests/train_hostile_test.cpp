@@ -172,6 +172,14 @@ void put_u64(std::vector<unsigned char>& b, std::size_t at, std::uint64_t v) {
 }
 
 // The file of a 3-4-2 network: "MLPKMODL", version, inputs @12, layers @16, units @20, then names.
+// Where an Adam checkpoint's step count starts: after the optimizer name "adam" (a u32 length 4,
+// then the letters). 0 when there is none.
+std::size_t adam_steps_offset(const std::vector<unsigned char>& b) {
+  for (std::size_t at = 0; at + 8 < b.size(); ++at)
+    if (std::memcmp(b.data() + at, "\x04\0\0\0adam", 8) == 0) return at + 8;
+  return 0;
+}
+
 class HostileModelFile : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -249,10 +257,7 @@ TEST_F(HostileModelFile, AbsurdCheckpointStepCountIsRejected) {
   TrainingState state{1, 7};
   save_model(dir_ / "ckpt.mlpk", net, nullptr, &adam, &state);
   auto b = read_bytes(dir_ / "ckpt.mlpk");
-  // The step count follows the optimizer name "adam" (a u32 length 4, then the letters).
-  std::size_t steps_at = 0;
-  for (std::size_t at = 0; at + 8 < b.size(); ++at)
-    if (std::memcmp(b.data() + at, "\x04\0\0\0adam", 8) == 0) steps_at = at + 8;
+  const std::size_t steps_at = adam_steps_offset(b);
   ASSERT_GT(steps_at, 0u);
   put_u64(b, steps_at, UINT64_MAX);
   write_bytes(dir_ / "absurd.mlpk", b);
@@ -278,9 +283,7 @@ TEST_F(HostileModelFile, CheckpointStateArraysMustBeTheOptimizers) {
   EXPECT_EQ(adam.steps(), 0u);
 
   auto b = read_bytes(dir_ / "fresh.mlpk");
-  std::size_t steps_at = 0;  // the step count follows the name "adam"
-  for (std::size_t at = 0; at + 8 < b.size(); ++at)
-    if (std::memcmp(b.data() + at, "\x04\0\0\0adam", 8) == 0) steps_at = at + 8;
+  const std::size_t steps_at = adam_steps_offset(b);
   ASSERT_GT(steps_at, 0u);
   put_u64(b, steps_at, 3);
   write_bytes(dir_ / "stateless.mlpk", b);
