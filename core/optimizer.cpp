@@ -129,16 +129,29 @@ void Optimizer::step(Network& net) {
   last_norm_ = options_.clip_norm > 0.0f ? clip_by_global_norm(g, options_.clip_norm) : 0.0;
   if (state_.size() != state_count() || (!state_.empty() && state_.front().size() != w.size()))
     state_.assign(state_count(), std::vector<float>(w.size(), 0.0f));
-  // Element-wise, so fixed chunks on the network's threads change nothing in the result.
-  constexpr std::size_t kChunk = 1 << 14;
+  // Element-wise, so any cut gives the same result. Task t updates the blocks of W that the
+  // forward's and backward's task t read and wrote (Network::update_ranges), so they stay in
+  // one thread's cache.
   const float lr = current_learning_rate();
-  const std::size_t chunks = (w.size() + kChunk - 1) / kChunk;
-  const OpScope op(net.profiler_, Op::update, chunks);
+  const std::size_t tasks = net.update_tasks();
+  const OpScope op(net.profiler_, Op::update, tasks);
   const Kernel kernel = update_kernel(kind(), options_.weight_decay);
-  net.parallel_->for_each(chunks, [&](std::size_t c) {
-    const std::size_t begin = c * kChunk, end = std::min(w.size(), begin + kChunk);
-    const CallScope call(op, c, kernel, 1, end - begin, 0);
-    update(w, g, lr, state_, begin, end, net.backend());
+  net.parallel_->for_each(tasks, [&](std::size_t t) {
+    struct Task {
+      Optimizer& optimizer;
+      const OpScope& op;
+      std::size_t t;
+      Kernel kernel;
+      std::span<float> w;
+      std::span<const float> g;
+      float lr;
+      Backend& backend;
+    } task{*this, op, t, kernel, w, g, lr, net.backend()};
+    net.update_ranges(t, tasks, [](void* context, std::size_t begin, std::size_t end) {
+      auto& k = *static_cast<Task*>(context);
+      const CallScope call(k.op, k.t, k.kernel, 1, end - begin, 0);
+      k.optimizer.update(k.w, k.g, k.lr, k.optimizer.state_, begin, end, k.backend);
+    }, &task);
   });
   ++steps_;
 }

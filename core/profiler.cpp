@@ -60,6 +60,8 @@ std::string_view to_string(Kernel kernel) {
     case Kernel::dropout_backward: return "dropout_backward";
     case Kernel::loss_value: return "loss_value";
     case Kernel::optimizer_loop: return "optimizer_loop";
+    case Kernel::add_bias: return "add_bias";
+    case Kernel::activation_forward: return "activation_forward";
     case Kernel::none: return "none";
   }
   return "?";
@@ -86,6 +88,8 @@ KernelCost kernel_cost(const KernelCall& c) {
     case Kernel::dropout_forward:                                    // reads X, writes Y
     case Kernel::dropout_backward: return {mn, f * 2.0 * mn};
     case Kernel::optimizer_loop: return {4.0 * n, f * 5.0 * n};      // momentum: g w v, writes w v
+    case Kernel::add_bias: return {mn, f * (2.0 * mn + n)};       // reads Z and b, writes Z
+    case Kernel::activation_forward: return {mn, f * 2.0 * mn};   // reads Z, writes A
     case Kernel::none: return {};
   }
   return {};

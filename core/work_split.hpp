@@ -93,4 +93,66 @@ inline WorkSplit split_output(std::size_t rows, std::size_t cols, std::size_t de
   return cols >= rows ? by_columns : by_rows;
 }
 
+// Owned weights. A large W is cut along its rows (the forward's reduction) into the same blocks
+// for every thread count, and each block of W, of dW and of the optimizer's state is read and
+// written by one task, the same task (and so the same thread) in the forward, the backward and
+// the update. The forward then sums one partial product per block. Other cuts let two threads
+// write the lines of one row of W or dW; on a 2-core Zen 5 VM whose cores are far apart (a
+// store to a line the other core holds ran at 7 GB/s, 25x slower than a private one; two
+// threads writing the two 512-byte halves of 1 KB rows took 9x as long as writing two halves
+// of the rows) that cost 1.22x, 1.18x and 1.03x of the step at 2 threads on 784-256-128-10
+// (batch 128), 784-512-256-10 (128) and 784-1024-1024-1024-10 (256); the extra sum costs
+// 0.5-3% at 1 thread.
+inline constexpr std::size_t kOwnedBlocks = 2;
+// Smaller weights are not cut: a partial product costs more than their few lines save.
+inline constexpr std::size_t kMinOwnedWeights = std::size_t{1} << 14;
+// Each owned block has at least this many rows.
+inline constexpr std::size_t kMinOwnedRows = 2 * kBlockQuantum;
+
+// A rows x cols W cut into k_blocks row blocks (1: not owned), each cut into n_blocks column
+// blocks; task t is block (t / n_blocks, t % n_blocks), as an OutputBlock of W.
+struct WeightCut {
+  std::size_t rows = 0, cols = 0;
+  std::size_t k_block = 0, n_block = 0;
+  std::size_t k_blocks = 1, n_blocks = 1;
+
+  bool owned() const { return k_blocks > 1; }
+  std::size_t count() const { return k_blocks * n_blocks; }
+  // The blocks of W, and of dW: the same cut as a WorkSplit of the rows x cols output.
+  WorkSplit split() const { return {rows, cols, k_block, n_block, k_blocks, n_blocks}; }
+  OutputBlock block(std::size_t t) const { return split().block(t); }
+  // Task t's block of the rows of W, cut into n_blocks: the columns of dA = dZ W^T it computes
+  // (of `batch` rows), with its row block's owner. Empty when the row block has fewer quanta.
+  OutputBlock input_gradient_block(std::size_t t, std::size_t batch) const {
+    const std::size_t k0 = t / n_blocks * k_block, k1 = std::min(rows, k0 + k_block);
+    std::size_t pieces = 0;
+    const std::size_t piece = even_block(k1 - k0, n_blocks, pieces);
+    const std::size_t c0 = std::min(k1, k0 + t % n_blocks * piece);
+    return {0, batch, c0, std::min(k1, c0 + piece) - c0};
+  }
+};
+
+// The cut of a layer's rows x cols W for a batch of `batch` rows: k_blocks from W's shape alone
+// (so the forward's sums are the same for every thread count and batch), n_blocks as many as
+// the FLOPs of one row block's product are worth, up to max_tasks tasks in all.
+inline WeightCut cut_weights(std::size_t rows, std::size_t cols, std::size_t batch,
+                             std::size_t max_tasks) {
+  WeightCut cut{rows, cols, rows, cols, 1, 1};
+  if (rows * cols < kMinOwnedWeights || rows < kOwnedBlocks * kMinOwnedRows) return cut;
+  cut.k_block = even_block(rows, kOwnedBlocks, cut.k_blocks);
+  const double flops = 2.0 * static_cast<double>(batch) * static_cast<double>(cols) *
+                       static_cast<double>(cut.k_block);
+  const std::size_t wanted = std::clamp<std::size_t>(
+      static_cast<std::size_t>(flops / kMinTaskFlops), 1, std::max<std::size_t>(1, max_tasks / cut.k_blocks));
+  cut.n_block = even_block(cols, wanted, cut.n_blocks);
+  return cut;
+}
+
+// A rows x cols output cut into at most `tasks` even blocks of rows: an element-wise pass.
+inline WorkSplit split_rows(std::size_t rows, std::size_t cols, std::size_t tasks) {
+  WorkSplit split{rows, cols, rows, cols, 1, 1};
+  split.row_block = even_block(rows, tasks, split.row_tasks);
+  return split;
+}
+
 }  // namespace mlpk

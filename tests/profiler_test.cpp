@@ -86,7 +86,9 @@ TEST(Profiler, RecordsAccountForTheMeasuredStep) {
 }
 
 TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
-  // One thread on a block-invariant backend: every product is one task (WorkSplit).
+  // One thread on a block-invariant backend. W of layers 1 and 2 (784 x 512, 512 x 256) is owned
+  // (cut_weights): their forward is two products over 392 and 256 rows of W, summed with axpy,
+  // then the bias and the activation; layer 3's W (256 x 10) is small: one dense_forward.
   Network net = main_network(create_backend(first_backend()), 1);
   const Batch b = main_batch(128);
   Sgd sgd(1e-3f);
@@ -94,12 +96,17 @@ TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
   net.set_profiler(&profiler);
   train_batch(net, sgd, b.x.view(), b.y.view());
   const ProfileSummary s = summarize(profiler, MachineLimits{});
-  // FLOPs: 2 a multiply-add; bias, activation and its derivative 1 an element each.
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).flops, 2.0 * 128 * 784 * 512 + 2.0 * 128 * 512);
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).flops, 102891520.0);
-  EXPECT_EQ(row(s, Op::forward, 1, Kernel::dense_forward).flops, 33619968.0);
+  // FLOPs: 2 a multiply-add; a sum, bias, activation and its derivative 1 an element each.
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::gemm).flops, 2.0 * 128 * 784 * 512);
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::gemm).calls, 2u);
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::axpy).flops, 2.0 * 128 * 512);
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::add_bias).flops, 128.0 * 512);
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::activation_forward).flops, 128.0 * 512);
+  EXPECT_EQ(row(s, Op::forward, 1, Kernel::gemm).flops, 33554432.0);
+  EXPECT_EQ(row(s, Op::forward, 1, Kernel::axpy).flops, 65536.0);
   EXPECT_EQ(row(s, Op::forward, 2, Kernel::dense_forward).flops, 657920.0);
   EXPECT_EQ(row(s, Op::weight_gradient, 0, Kernel::gemm).flops, 102760448.0);
+  EXPECT_EQ(row(s, Op::weight_gradient, 0, Kernel::gemm).calls, 2u);  // the forward's blocks of W
   EXPECT_EQ(row(s, Op::weight_gradient, 1, Kernel::gemm).flops, 33554432.0);
   EXPECT_EQ(row(s, Op::weight_gradient, 2, Kernel::gemm).flops, 655360.0);
   EXPECT_EQ(row(s, Op::input_gradient, 0, Kernel::gemm).flops, 33554432.0);
@@ -107,14 +114,14 @@ TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
   EXPECT_EQ(row(s, Op::input_gradient, 1, Kernel::gemm).flops, 655360.0);
   EXPECT_EQ(row(s, Op::output_gradient, 2, Kernel::loss_gradient).flops, 2560.0);
   EXPECT_EQ(row(s, Op::output_gradient, 2, Kernel::column_sums).flops, 1280.0);
-  // SGD is axpy over the flat parameter array: 535,818 parameters padded to 535,824.
-  EXPECT_EQ(row(s, Op::update, -1, Kernel::axpy).flops, 2.0 * 535824);
-  EXPECT_EQ(s.flops_per_step, 309625376.0);
-  // Bytes: layer 1 forward is one task; it reads X (128 x 784), W (784 x 512) and the bias (512),
-  // and writes Z and A (128 x 512 each).
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).bytes,
-            4.0 * (128 * 784 + 784 * 512 + 512 + 2 * 128 * 512));
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).bytes, 2533376.0);
+  // SGD is axpy over the 535,818 parameters: W and b of each layer, without the padding between.
+  EXPECT_EQ(row(s, Op::update, -1, Kernel::axpy).flops, 2.0 * 535818);
+  EXPECT_EQ(s.flops_per_step, 309625376.0 + 2 * 65536 + 2 * 32768 - 2 * 6);
+  // Bytes: layer 1's two products each read 128 x 392 of X and 392 x 512 of W and write 128 x
+  // 512; the sum reads the second partial and Z and writes Z.
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::gemm).bytes, 2 * 4.0 * (128 * 392 + 392 * 512 + 128 * 512));
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::axpy).bytes, 4.0 * 3 * 128 * 512);
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::add_bias).bytes, 4.0 * (2 * 128 * 512 + 512));
   // Whole-kernel calls, counted by hand.
   KernelCall dw;
   dw.kernel = Kernel::gemm;
@@ -156,8 +163,10 @@ class SpinningBackend : public Backend {
   void do_gemm(Trans, Trans, float, ConstMatrixView, ConstMatrixView, float, MatrixView) override {
     spin(Kernel::gemm, kGemm);
   }
-  void do_add_bias(std::span<const float>, MatrixView) override { spin(Kernel::none, kSmall); }
-  void do_activation_forward(Activation, ConstMatrixView, MatrixView) override { spin(Kernel::none, kSmall); }
+  void do_add_bias(std::span<const float>, MatrixView) override { spin(Kernel::add_bias, kSmall); }
+  void do_activation_forward(Activation, ConstMatrixView, MatrixView) override {
+    spin(Kernel::activation_forward, kSmall);
+  }
   void do_activation_backward(Activation, ConstMatrixView, ConstMatrixView, ConstMatrixView,
                               MatrixView) override {
     spin(Kernel::none, kSmall);
@@ -214,7 +223,9 @@ TEST(Profiler, SpinningKernelsAreAttributedKernelByKernelAndThreadByThread) {
       {Kernel::dense_backward_activation, SpinningBackend::kBackwardActivation},
       {Kernel::column_sums, SpinningBackend::kSmall},
       {Kernel::loss_gradient, SpinningBackend::kSmall},
-      {Kernel::axpy, SpinningBackend::kSmall}};
+      {Kernel::axpy, SpinningBackend::kSmall},
+      {Kernel::add_bias, SpinningBackend::kSmall},
+      {Kernel::activation_forward, SpinningBackend::kSmall}};
   // Thread by thread, the profiler's calls are the backend's own log, in order: the same kernels,
   // each lasting at least its spin and at least what the kernel measured inside, and (the median
   // of them) little more.
@@ -244,14 +255,20 @@ TEST(Profiler, SpinningKernelsAreAttributedKernelByKernelAndThreadByThread) {
     }
   }
   EXPECT_EQ(backend_calls, backend->log.size());
-  // The summary: layer 1's forward ran 2 tasks of 600 us a step, one per thread: its wall time is
-  // at least the busier thread's spins.
+  // The summary: layer 1's forward ran 2 products of 400 us a step (its W is owned: a row block
+  // of W per thread), then the sum in 2 blocks of rows: its wall time is at least the busier
+  // thread's spins. Layer 3's (256 x 10) is one dense_forward of 600 us.
   const ProfileSummary s = summarize(profiler, MachineLimits{});
-  const KernelSummary& forward1 = row(s, Op::forward, 0, Kernel::dense_forward);
-  EXPECT_EQ(forward1.calls, 3u * 2u);  // 784-512 at batch 128 is cut into a task per thread
+  const KernelSummary& forward1 = row(s, Op::forward, 0, Kernel::gemm);
+  EXPECT_EQ(forward1.calls, 3u * 2u);
   EXPECT_EQ(forward1.cores, 2u);
-  EXPECT_GE(forward1.seconds, 3 * 600e-6);
-  EXPECT_GE(forward1.mean_call_seconds, 600e-6);
+  EXPECT_GE(forward1.seconds, 3 * 400e-6);
+  EXPECT_GE(forward1.mean_call_seconds, 400e-6);
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::axpy).calls, 3u * 2u);
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::activation_forward).cores, 2u);
+  const KernelSummary& forward3 = row(s, Op::forward, 2, Kernel::dense_forward);
+  EXPECT_EQ(forward3.calls, 3u);
+  EXPECT_GE(forward3.mean_call_seconds, 600e-6);
   // The input gradient runs gemm then dense_backward_activation in each task: each operation's
   // wall time is split between them in proportion to their calls' durations.
   double gemm_share = 0.0, act_share = 0.0;
@@ -329,7 +346,8 @@ TEST(Profiler, InferenceStepsEndAtEndStep) {
   profiler.end_step();
   ASSERT_EQ(profiler.steps().size(), 1u);
   const ProfileSummary s = summarize(profiler, MachineLimits{});
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::dense_forward).calls, 1u);  // one thread: one task
+  EXPECT_EQ(row(s, Op::forward, 2, Kernel::dense_forward).calls, 1u);  // one thread: one task
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::gemm).calls, 2u);  // owned W: a product per row block
 }
 
 }  // namespace

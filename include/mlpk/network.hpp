@@ -94,6 +94,7 @@ struct DropoutStep {
 
 class Optimizer;
 class Parallel;
+struct WeightCut;
 class Profiler;
 
 // The most threads a Network runs on: 4096, more cores than any machine mlpk runs on has; a
@@ -218,7 +219,24 @@ class Network {
  private:
   friend class Optimizer;  // updates the parameters on this network's threads
   void reserve_batch(std::size_t n);
+  // The most tasks a kernel is cut into (tasks_for), and layer l's cut of W for the last
+  // forward's batch (cut_weights): an owned W's blocks are computed, and updated, by one task.
+  std::size_t max_tasks() const;
+  WeightCut weight_cut(std::size_t l) const;
+  // Columns [col, col + cols) of what layer l read in the last forward: X, from the copy's
+  // panels (a range never crosses one), or the output of layer l - 1.
+  ConstMatrixView layer_input(std::size_t l, std::size_t col, std::size_t cols) const;
+  // The update's tasks, and the ranges of parameters() task t updates: of each owned W, a
+  // contiguous piece of the row block that forward and backward task t computed; an even share
+  // of everything else.
+  std::size_t update_tasks() const;
+  void update_ranges(std::size_t t, std::size_t tasks,
+                     void (*visit)(void* context, std::size_t begin, std::size_t end),
+                     void* context) const;
   ConstMatrixView run_forward(ConstMatrixView x, const DropoutStep* step);
+  // The forward of a layer with owned weights: one partial product per row block of W, summed.
+  void forward_owned(std::size_t l, const WeightCut& cut, MatrixView z, MatrixView a, MatrixView out,
+                     const std::optional<DropoutMask>& mask);
   // Layer l's mask in the last forward, when it was a training one and l has a dropout rate.
   std::optional<DropoutMask> dropout_mask(std::size_t l) const;
   // What layer l + 1 read in the last forward: D[l] under a mask, A[l] otherwise.
@@ -236,10 +254,15 @@ class Network {
   std::size_t batch_ = 0;                                 // rows of the last forward
   bool has_gradients_ = false;                            // a backward since that forward
   LossReduction reduction_ = LossReduction::mean;
-  Tensor input_;                                          // X of the last forward, copied
+  // X of the last forward, copied as the panels of layer 0's row blocks of W: panel p holds
+  // its columns at rows [p * capacity_, p * capacity_ + batch_).
+  Tensor input_;
+  std::size_t input_panel_cols_ = 0;
   std::optional<DropoutStep> training_step_;               // of the last forward, if training
   std::vector<Tensor> z_, a_, dz_;                        // per layer, capacity_ x units
   std::vector<Tensor> dropped_;                           // D: layers with a dropout rate only
+  // Owned layers: the partial products of row blocks 1, 2, ... (block 0's is summed in Z).
+  std::vector<Tensor> partial_;
   std::unique_ptr<Parallel> parallel_;
   Profiler* profiler_ = nullptr;  // observes, when attached
 };

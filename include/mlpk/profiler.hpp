@@ -55,6 +55,8 @@ enum class Kernel : std::uint8_t {
   dropout_backward,
   loss_value,      // core: the loss of a batch
   optimizer_loop,  // core: an optimizer's own loop (momentum, SGD with weight decay)
+  add_bias,            // a layer whose product was cut along its reduction (owned weights)
+  activation_forward,  // gets its bias and activation after the sum of its partial products
   none,            // driver time
 };
 std::string_view to_string(Kernel kernel);
