@@ -33,9 +33,11 @@ std::vector<float> train(const std::string& spec, std::size_t threads, const std
 TEST_P(Threads, SameWeightsForAnyThreadCount) {
   const bool deterministic = create_backend(GetParam())->deterministic();
   // The third network's blocks of 16 and 48 columns cross the onednn backend's 32-column switch;
-  // the fourth drops (train_batch runs training mode), its masks cut as the products are.
+  // the fourth drops (train_batch runs training mode), its masks cut as the products are. The
+  // first, third, fourth and fifth have owned weights (cut_weights), the fifth under softmax.
   for (auto [layers, hidden] : {std::pair{"300-256-200-10", Activation::relu},
                                 {"64-40-40-3", Activation::softmax},
+                                {"64-300-256-10", Activation::softmax},
                                 {"520-64-48-10", Activation::tanh},
                                 {"300-256:0.5-200:0.2-10", Activation::gelu}}) {
     SCOPED_TRACE(layers);
