@@ -108,13 +108,14 @@ std::vector<Panel> roofline(const ProfileRun& run) {
 
 }  // namespace
 
-// Every operation's tasks, at most max(4, threads) each (WorkSplit), two kernels a task, and the
-// update's chunks of 2^14 parameters.
+// Every operation's tasks, at most max(4, threads) each (WorkSplit, WeightCut): a layer's forward
+// runs up to five kernels a task (an owned W's partial product, then the sum, bias, activation and
+// dropout; that is two operations), its backward up to four, and the update one range of its W
+// and one of its b a task.
 std::unique_ptr<Profiler> profiler_for(const Network& net, std::size_t steps) {
   const std::size_t tasks = std::max<std::size_t>(4, net.threads());
-  const std::size_t chunks = net.parameters().size() / (1 << 14) + 1;
-  const std::size_t calls = net.num_layers() * 3 * 2 * tasks + chunks + 8;
-  const std::size_t ops = net.num_layers() * 6 + 16;
+  const std::size_t calls = net.num_layers() * tasks * (5 + 4 + 2) + 8;
+  const std::size_t ops = net.num_layers() * 7 + 16;
   return std::make_unique<Profiler>(calls * (steps + 1), ops * (steps + 1), steps + 1);
 }
 
