@@ -212,7 +212,9 @@ void Network::set_parameters(std::span<const float> values) {
 void Network::reserve_batch(std::size_t n) {
   if (n <= capacity_) return;
   const std::size_t max_tasks = this->max_tasks();
-  const WeightCut input_cut = cut_weights(architecture_.inputs, architecture_.layers[0].units, n, max_tasks);
+  const bool invariant = backend_->block_invariant();
+  const WeightCut input_cut =
+      cut_weights(architecture_.inputs, architecture_.layers[0].units, n, max_tasks, invariant);
   input_ = Tensor(input_cut.k_blocks * n, input_cut.k_block);
   input_panel_cols_ = input_cut.k_block;
   partial_.resize(num_layers());
@@ -224,7 +226,7 @@ void Network::reserve_batch(std::size_t n) {
     a_[l] = layer.activation == Activation::identity ? Tensor() : Tensor(n, layer.units);
     dz_[l] = Tensor(n, layer.units);
     dropped_[l] = layer.dropout > 0.0f ? Tensor(n, layer.units) : Tensor();
-    const WeightCut cut = cut_weights(in, layer.units, n, max_tasks);
+    const WeightCut cut = cut_weights(in, layer.units, n, max_tasks, invariant);
     partial_[l] = cut.owned() ? Tensor((cut.k_blocks - 1) * n, layer.units) : Tensor();
     in = layer.units;
   }
@@ -237,7 +239,7 @@ std::size_t Network::max_tasks() const {
 
 WeightCut Network::weight_cut(std::size_t l) const {
   const ConstMatrixView w = weights(l);
-  return cut_weights(w.rows, w.cols, batch_, max_tasks());
+  return cut_weights(w.rows, w.cols, batch_, max_tasks(), backend_->block_invariant());
 }
 
 ConstMatrixView Network::layer_input(std::size_t l, std::size_t col, std::size_t cols) const {
