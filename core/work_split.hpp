@@ -97,12 +97,12 @@ inline WorkSplit split_output(std::size_t rows, std::size_t cols, std::size_t de
 // for every thread count, and each block of W, of dW and of the optimizer's state is read and
 // written by one task, the same task (and so the same thread) in the forward, the backward and
 // the update. The forward then sums one partial product per block. Other cuts let two threads
-// write the lines of one row of W or dW; on a 2-core Zen 5 VM whose cores are far apart (a
-// store to a line the other core holds ran at 7 GB/s, 25x slower than a private one; two
-// threads writing the two 512-byte halves of 1 KB rows took 9x as long as writing two halves
-// of the rows) that cost 1.22x, 1.18x and 1.03x of the step at 2 threads on 784-256-128-10
-// (batch 128), 784-512-256-10 (128) and 784-1024-1024-1024-10 (256); the extra sum costs
-// 0.5-3% at 1 thread.
+// write the lines of one row of W or dW, and one thread write what the other read; on a 2-core
+// Zen 5 VM whose cores are far apart (stores to lines the other core holds ran at 7 GB/s, 1 MB
+// in 150 us against 27 us for a private axpy over 1 MB; two threads writing the two 512-byte
+// halves of 1 KB rows took 9x as long as writing two halves of the rows) owning measured 1.14x,
+// 1.12x and 1.04x of the step at 2 threads on 784-256-128-10 (batch 128), 784-512-256-10 (128)
+// and 784-1024-1024-1024-10 (256), and 1.00x, 1.00x, 0.98x at 1 thread (the extra sum).
 inline constexpr std::size_t kOwnedBlocks = 2;
 // Smaller weights are not cut: a partial product costs more than their few lines save.
 inline constexpr std::size_t kMinOwnedWeights = std::size_t{1} << 14;
