@@ -55,11 +55,13 @@ void require_finite(ConstMatrixView m, const char* what) {
     if (has_non_finite(m.row(i), m.cols)) throw_non_finite(m.row(i), m.cols, i, what);
 }
 
-// Copies `from` into the packed rows of `to`, checking each row while it is in cache; false when
-// a value is not finite (the caller finds which, in order: blocks are copied concurrently).
-bool copy_finite(ConstMatrixView from, MatrixView to) {
-  for (std::size_t i = 0; i < from.rows; ++i) {
-    if (from.cols > 0) std::memcpy(to.row(i), from.row(i), from.cols * sizeof(float));
+// Copies rows of `from` into the packed rows of `to` (row i of `to` from row rows[i], or row i when
+// `rows` is empty), checking each row while it is in cache; false when a value is not finite (the
+// caller finds which, in order: blocks are copied concurrently).
+bool copy_finite(ConstMatrixView from, std::span<const std::size_t> rows, MatrixView to) {
+  for (std::size_t i = 0; i < to.rows; ++i) {
+    const float* source = from.row(rows.empty() ? i : rows[i]);
+    if (from.cols > 0) std::memcpy(to.row(i), source, from.cols * sizeof(float));
     if (has_non_finite(to.row(i), to.cols)) return false;
   }
   return true;
@@ -300,35 +302,55 @@ ConstMatrixView Network::layer_output(std::size_t l) const {
   return dropout_mask(l) ? dropped_[l].view().top_rows(batch_) : activation(l);
 }
 
-ConstMatrixView Network::forward(ConstMatrixView x) { return run_forward(x, nullptr); }
+ConstMatrixView Network::forward(ConstMatrixView x) { return run_forward(x, nullptr, nullptr); }
 
 ConstMatrixView Network::forward_training(ConstMatrixView x, DropoutStep step) {
-  return run_forward(x, &step);
+  return run_forward(x, nullptr, &step);
 }
 
-ConstMatrixView Network::run_forward(ConstMatrixView x, const DropoutStep* step) {
+ConstMatrixView Network::forward_training(ConstMatrixView x, std::span<const std::size_t> rows,
+                                          DropoutStep step) {
+  return run_forward(x, &rows, &step);
+}
+
+ConstMatrixView Network::run_forward(ConstMatrixView x, const std::span<const std::size_t>* rows,
+                                     const DropoutStep* step) {
   const PhaseScope phase(profiler_, Phase::forward);
   if (x.cols != architecture_.inputs)
     throw Error("Network::forward: X is " + shape_string(x) + " but the network takes " +
                 std::to_string(architecture_.inputs) + " inputs");
   if (x.rows == 0) throw Error("Network::forward: the batch X has no rows");
+  const std::span<const std::size_t> gather = rows != nullptr ? *rows : std::span<const std::size_t>{};
+  if (rows != nullptr) {
+    if (gather.empty()) throw Error("Network::forward: the batch's list of rows of X is empty");
+    for (std::size_t i = 0; i < gather.size(); ++i)
+      if (gather[i] >= x.rows)
+        throw Error("Network::forward: row " + std::to_string(i) + " of the batch is row " +
+                    std::to_string(gather[i]) + " of X, which has " + std::to_string(x.rows));
+  }
+  const std::size_t n = rows != nullptr ? gather.size() : x.rows;
   // backward reads X again: it reads this copy, so the caller's X may die after forward. Until
   // the copy is whole and checked there is no forward to go back from.
   batch_ = 0;
   has_gradients_ = false;
   training_step_.reset();
-  reserve_batch(x.rows);
+  reserve_batch(n);
   // Each of layer 0's row blocks of W reads its own panel of X: the task that owns the block
   // copies it, so the panel's lines stay in that thread's cache.
   const std::size_t panels = (x.cols + input_panel_cols_ - 1) / input_panel_cols_;
   std::array<bool, kOwnedBlocks> finite{};
   parallel_->for_each(panels, [&](std::size_t p) {
     const std::size_t col = p * input_panel_cols_, cols = std::min(x.cols - col, input_panel_cols_);
-    finite[p] = copy_finite(x.block(0, col, x.rows, cols), input_.view().block(p * capacity_, 0, x.rows, cols));
+    finite[p] = copy_finite(x.block(0, col, x.rows, cols), gather,
+                            input_.view().block(p * capacity_, 0, n, cols));
   });
-  if (!std::all_of(finite.begin(), finite.begin() + panels, [](bool f) { return f; }))
-    require_finite(x, "Network::forward: X");  // throws, naming the first non-finite value
-  batch_ = x.rows;
+  if (!std::all_of(finite.begin(), finite.begin() + panels, [](bool f) { return f; })) {
+    for (std::size_t i = 0; i < n; ++i) {  // throws, naming the first non-finite value
+      const std::size_t r = rows != nullptr ? gather[i] : i;
+      if (has_non_finite(x.row(r), x.cols)) throw_non_finite(x.row(r), x.cols, r, "Network::forward: X");
+    }
+  }
+  batch_ = n;
   if (step != nullptr) training_step_ = *step;
   const std::size_t max_tasks = this->max_tasks();
   ConstMatrixView previous;  // the output of layer l - 1

@@ -258,4 +258,13 @@ double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstM
   return loss;
 }
 
+double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x,
+                   std::span<const std::size_t> rows, ConstMatrixView y, std::uint64_t dropout_seed) {
+  net.forward_training(x, rows, {dropout_seed, optimizer.steps()});
+  const double loss = net.loss(y);
+  net.backward(y);
+  optimizer.step(net);
+  return loss;
+}
+
 }  // namespace mlpk

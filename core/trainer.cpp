@@ -180,7 +180,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
   const std::size_t n = train.size(), bs = std::min(options_.batch_size, n);
   const std::size_t batches = (n + bs - 1) / bs;
   const bool labelled = !train.labels.empty();
-  Tensor x(bs, train.dimensions()), y(bs, train.targets.cols());
+  Tensor y(bs, train.targets.cols());
   std::vector<EpochReport> reports;
   const bool early_stopping = options_.early_stopping.monitor != EarlyStoppingMonitor::none;
   const bool validating = validation != nullptr && validation->size() > 0;
@@ -222,12 +222,15 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
       const Share share = share_of(count, group.rank(), group.size());
       batch_totals = {0.0, 0.0};
       if (share.count > 0) {
-        gather_batch(train, order, first + share.first, share.count, x, y);
+        // The network gathers the batch's rows of X as it copies them; the targets are gathered here.
+        const std::span<const std::size_t> rows(order.data() + first + share.first, share.count);
+        for (std::size_t i = 0; i < share.count; ++i)
+          std::copy_n(train.targets.view().row(rows[i]), y.cols(), y.view().row(i));
         if (options_.label_smoothing > 0.0f)
           smooth_labels(y.view().top_rows(share.count), options_.label_smoothing);
-        const ConstMatrixView xb = x.view().top_rows(share.count), yb = y.view().top_rows(share.count);
-        const ConstMatrixView out =
-            net_.forward_training(xb, {state_.dropout_seed, optimizer_.steps(), share.first});
+        const ConstMatrixView yb = y.view().top_rows(share.count);
+        const ConstMatrixView out = net_.forward_training(
+            train.features.view(), rows, {state_.dropout_seed, optimizer_.steps(), share.first});
         batch_totals[0] = mean_loss(net_, yb) * static_cast<double>(share.count);
         if (labelled)  // row by row: the step allocates nothing, nor should its bookkeeping
           for (std::size_t i = 0; i < share.count; ++i)

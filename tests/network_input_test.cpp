@@ -102,6 +102,55 @@ TEST_P(NetworkInput, AFailedForwardLeavesNothingToGoBackFrom) {
   EXPECT_NO_THROW(net.backward(y));
 }
 
+// A batch of rows of X (repeats allowed, as an order need not be a permutation) trains exactly as
+// the caller's gathered copy of those rows would: on a network whose first W is owned in blocks
+// (each block's task gathers its panel), on one and on two threads.
+TEST_P(NetworkInput, TrainingOnRowsOfXEqualsTrainingOnTheirGatheredCopy) {
+  const std::vector<std::size_t> rows = {7, 3, 3, 36, 0, 21, 5, 5, 30, 12, 1, 19};
+  GuardedMatrix values(kRows, 200);
+  values.fill(5);
+  Tensor x(kRows, 200), gathered(rows.size(), 200), y(rows.size(), kOutputs);
+  for (std::size_t i = 0; i < kRows; ++i)
+    for (std::size_t j = 0; j < 200; ++j) x(i, j) = values.at(i, j);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    for (std::size_t j = 0; j < 200; ++j) gathered(i, j) = x(rows[i], j);
+    y(i, rows[i] % kOutputs) = 1.0f;
+  }
+  for (const std::size_t threads : {1, 2}) {
+    std::vector<std::vector<float>> parameters;
+    std::vector<double> losses;
+    for (const bool gather : {false, true}) {
+      Network net(Architecture::parse("200-100-5", Activation::relu, Loss::softmax_cross_entropy),
+                  create_backend(GetParam()));
+      net.set_threads(threads);
+      net.initialize(4);
+      const auto adam = make_optimizer(OptimizerKind::adam, {});
+      for (int step = 0; step < 2; ++step)
+        losses.push_back(gather ? train_batch(net, *adam, x, rows, y) : train_batch(net, *adam, gathered, y));
+      parameters.emplace_back(net.parameters().begin(), net.parameters().end());
+    }
+    EXPECT_EQ(losses[0], losses[2]) << threads << " threads";
+    EXPECT_EQ(losses[1], losses[3]) << threads << " threads";
+    EXPECT_EQ(parameters[0], parameters[1]) << threads << " threads";
+  }
+}
+
+TEST_P(NetworkInput, RowsOfXAreCheckedAndOnlyTheChosenOnesMustBeFinite) {
+  Network net = small_network(GetParam());
+  Tensor x = batch();
+  x(4, 6) = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<std::size_t> rows = {0, 9, 2}, with_nan = {0, 4}, outside = {1, kRows},
+                                 none = {};
+  EXPECT_NO_THROW(net.forward_training(x, rows, {}));
+  EXPECT_EQ(net.pre_activation(0).rows, 3u);
+  EXPECT_THAT([&] { net.forward_training(x, with_nan, {}); },
+              testing::ThrowsMessage<Error>(HasSubstr("X has a non-finite value (nan) at row 4, column 6")));
+  EXPECT_THAT([&] { net.forward_training(x, outside, {}); },
+              testing::ThrowsMessage<Error>(HasSubstr("row 1 of the batch is row 37 of X, which has 37")));
+  EXPECT_THAT([&] { net.forward_training(x, none, {}); },
+              testing::ThrowsMessage<Error>(HasSubstr("list of rows of X is empty")));
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryBackend, NetworkInput, testing::ValuesIn(available_backends()),
                          spec_test_name);
 

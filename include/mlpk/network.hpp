@@ -184,6 +184,11 @@ class Network {
   // on threads() nor on the backend). What Trainer::fit and train_batch run; the same as
   // forward(x) for a network without dropout rates.
   ConstMatrixView forward_training(ConstMatrixView x, DropoutStep step);
+  // The same on the rows `rows` of X, in that order, as the batch: a shuffled mini-batch is
+  // gathered by the copy the network makes of its input anyway, in parallel, instead of by the
+  // caller before it. Throws mlpk::Error on an empty `rows` or a row outside X.
+  ConstMatrixView forward_training(ConstMatrixView x, std::span<const std::size_t> rows,
+                                   DropoutStep step);
   // The loss of the last forward's output against targets Y (n x outputs). Throws mlpk::Error
   // naming the element for a target the loss is unbounded below on: softmax-CE takes any
   // Y >= 0 (a row need not sum to 1: multi-hot and all-zero rows get their true gradient),
@@ -233,7 +238,9 @@ class Network {
   void update_ranges(std::size_t t, std::size_t tasks,
                      void (*visit)(void* context, std::size_t begin, std::size_t end),
                      void* context) const;
-  ConstMatrixView run_forward(ConstMatrixView x, const DropoutStep* step);
+  // rows: the rows of X that make the batch, in order; all of X's when null.
+  ConstMatrixView run_forward(ConstMatrixView x, const std::span<const std::size_t>* rows,
+                              const DropoutStep* step);
   // The forward of a layer with owned weights: one partial product per row block of W, summed.
   void forward_owned(std::size_t l, const WeightCut& cut, MatrixView z, MatrixView a, MatrixView out,
                      const std::optional<DropoutMask>& mask);

@@ -197,5 +197,10 @@ double clip_by_global_norm(std::span<float> gradients, double max_norm);
 // loss. Dropout masks are drawn for (dropout_seed, optimizer.steps()).
 double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstMatrixView y,
                    std::uint64_t dropout_seed = 0);
+// The same on the rows `rows` of X, in that order (Network::forward_training gathers them), with
+// Y the targets of those rows in the same order: a shuffled mini-batch without a gathered copy.
+double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x,
+                   std::span<const std::size_t> rows, ConstMatrixView y,
+                   std::uint64_t dropout_seed = 0);
 
 }  // namespace mlpk

@@ -161,28 +161,22 @@ double train_epoch(PyNetwork& self, PyOptimizer& opt, const FloatArray& x_in, co
   self.input = x_in;
   py::gil_scoped_release release;
   const std::size_t steps = (count + batch_size - 1) / batch_size;
-  // With an order, each batch's rows are gathered into these; without one, batches are views of X.
-  Tensor bx, by;
-  if (order) {
-    bx = Tensor(std::min(batch_size, count), x.cols);
-    by = Tensor(std::min(batch_size, count), y.cols);
-  }
+  // With an order, each batch's targets are gathered into this (the network gathers X's rows
+  // itself, in parallel, as it copies them); without one, batches are views of X and Y.
+  Tensor by;
+  if (order) by = Tensor(std::min(batch_size, count), y.cols);
   double total = 0.0;
   for (std::size_t s = 0; s < steps; ++s) {
     const std::size_t first = s * batch_size, n = std::min(batch_size, count - first);
-    ConstMatrixView xb, yb;
+    double loss = 0.0;
     if (order) {
-      for (std::size_t i = 0; i < n; ++i) {
-        std::memcpy(bx.data() + i * x.cols, x.row(rows[first + i]), x.cols * sizeof(float));
-        std::memcpy(by.data() + i * y.cols, y.row(rows[first + i]), y.cols * sizeof(float));
-      }
-      xb = bx.view().top_rows(n);
-      yb = by.view().top_rows(n);
+      const std::span<const std::size_t> batch_rows(rows.data() + first, n);
+      for (std::size_t i = 0; i < n; ++i)
+        std::memcpy(by.data() + i * y.cols, y.row(batch_rows[i]), y.cols * sizeof(float));
+      loss = train_batch(self.net, *opt.optimizer, x, batch_rows, by.view().top_rows(n));
     } else {
-      xb = x.block(first, 0, n, x.cols);
-      yb = y.block(first, 0, n, y.cols);
+      loss = train_batch(self.net, *opt.optimizer, x.block(first, 0, n, x.cols), y.block(first, 0, n, y.cols));
     }
-    const double loss = train_batch(self.net, *opt.optimizer, xb, yb);
     if (!std::isfinite(loss))
       throw Error("training diverged in step " + std::to_string(s + 1) + " of " + std::to_string(steps) +
                   ": the batch loss is " + std::to_string(loss) + " (lower the learning rate, or clip the gradients)");
