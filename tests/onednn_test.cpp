@@ -602,6 +602,17 @@ TEST(Onednn, DescriptionNamesVersionAndIsa) {
   EXPECT_NE(create_backend("onednn:threads=3")->description().find("threads 3"), std::string::npos);
 }
 
+// The loops (axpy, Adam, ReLU-like activations, ...) run at the width oneDNN's kernels run at, so
+// that ONEDNN_MAX_CPU_ISA=AVX2 (CI's AVX2 step) tests the AVX2 loops on an AVX-512 machine.
+TEST(Onednn, LoopsFollowOnednnsIsa) {
+  const std::string d = create_backend("onednn")->description();
+  const std::string isa = d.substr(d.find("ISA ") + 4);
+  const std::string loops = isa.rfind("avx512_core", 0) == 0 ? "loops avx512"
+                            : isa.rfind("avx2", 0) == 0      ? "loops avx2"
+                                                             : "loops baseline";
+  EXPECT_NE(d.find(loops), std::string::npos) << d;
+}
+
 // Every variant the backend advertises (the benchmarks and conformance runs take them from
 // variants()) is an option string it accepts, and one that changes what it does.
 TEST(Onednn, EveryVariantIsAValidOptionString) {

@@ -22,12 +22,13 @@
 // every call on N OpenMP threads (omp_set_num_threads on the calling thread for the duration of
 // the call, then restored), for a caller that does not parallelize itself.
 //
-// Not here: kernels oneDNN has no primitive for that is worth calling (axpy, the loss gradient,
-// add_bias on strided Z: plain loops measured faster, see bench/bench_onednn.cpp).
+// Not primitives: what oneDNN has no primitive for, or one that a pass of our own beats on the
+// Network's blocks (axpy, Adam, the loss gradient, bias, ReLU-like activations): loops.cpp.
 #include "onednn_backend.hpp"
 
 #include "isa.hpp"
 #include "kernels.hpp"
+#include "loops.hpp"
 #include "options.hpp"
 #include "plan_cache.hpp"
 #include "thread_scope.hpp"
@@ -54,7 +55,8 @@ class OnednnBackend final : public Backend {
   std::string description() const override {
     const auto* v = dnnl::version();
     return "onednn (oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-           std::to_string(v->patch) + ", ISA " + onednn::effective_isa_name() + ", " +
+           std::to_string(v->patch) + ", ISA " + onednn::effective_isa_name() + ", loops " +
+           loops_.isa + ", " +
            onednn::describe(options_) + ")";
   }
   // oneDNN may split a reduction (GEMM's K) over threads; with one thread nothing is split.
@@ -81,23 +83,15 @@ class OnednnBackend final : public Backend {
         [&] { onednn::gemm(cache_, options_, ta, tb, alpha, a, b, beta, c); });
   }
 
-  // A binary add primitive on packed Z; a plain loop on strided Z, where oneDNN 2.6's binary runs
-  // its reference code (ref:any) and one pass of our own beats copying into a packed buffer and
-  // back.
+  // A loop: one vectorized pass beat the binary add primitive (on packed Z) and its reference
+  // code (on strided Z); bench/bench_onednn.cpp, BM_AddBias.
   void do_add_bias(std::span<const float> bias, MatrixView z) override {
-    if (!z.contiguous()) {
-      for (std::size_t i = 0; i < z.rows; ++i) {
-        float* row = z.row(i);
-        for (std::size_t j = 0; j < z.cols; ++j) row[j] += bias[j];
-      }
-      return;
-    }
-    guarded(
-        "add_bias", [&] { return "Z " + shape_string(z); },
-        [&] { onednn::add_bias(cache_, bias, z); });
+    loops_.add_bias(bias, z);
   }
 
+  // ReLU-like activations in a loop, the others (exp/tanh polynomials, softmax) as primitives.
   void do_activation_forward(Activation g, ConstMatrixView z, MatrixView a) override {
+    if (onednn::cheap_activation(g)) return loops_.activation_forward(g, z, a);
     guarded(
         "activation_forward",
         [&] {
@@ -119,34 +113,29 @@ class OnednnBackend final : public Backend {
         [&] { onednn::column_sums(cache_, x, alpha, beta, sums); });
   }
 
+  // For ReLU-like g one pass writes dZ and sums its columns; the eltwise backward primitive and
+  // the column-sum product took 10x as long on the Network's blocks (71 against 7 us a call,
+  // 128x256 of layer 1 of 784-512-256-10 at 2 threads, `mlpk profile --backend highway,onednn`).
   void do_dense_backward_activation(Activation g, ConstMatrixView z, ConstMatrixView a,
                                     ConstMatrixView da, MatrixView dz,
                                     std::span<float> bias_grad) override {
+    if (onednn::cheap_activation(g)) return loops_.dense_backward(g, z, da, dz, bias_grad);
     guarded(
         "dense_backward_activation", [&] { return backward_shapes(g, z, a, da, dz); },
         [&] { onednn::dense_backward_activation(cache_, g, z, a, da, dz, bias_grad); });
   }
 
-  // A plain loop: with the cached-call overhead counted it beats the binary primitive
-  // (bench_onednn: BM_LossGradient vs BM_CallOverhead). Packed operands run as one flat loop, so
-  // a 10-column output still fills whole vectors.
+  // Loops: with the cached-call overhead counted they beat the binary primitive
+  // (bench_onednn: BM_LossGradient vs BM_CallOverhead); oneDNN has no axpy or Adam primitive.
   void do_loss_gradient(ConstMatrixView a, ConstMatrixView y, float scale, MatrixView g) override {
-    const bool flat = a.contiguous() && y.contiguous() && g.contiguous();
-    const std::size_t rows = flat ? 1 : a.rows, cols = flat ? a.rows * a.cols : a.cols;
-    for (std::size_t i = 0; i < rows; ++i) {
-      const float* ar = a.row(i);
-      const float* yr = y.row(i);
-      float* gr = g.row(i);
-      for (std::size_t j = 0; j < cols; ++j) gr[j] = scale * (ar[j] - yr[j]);
-    }
+    loops_.loss_gradient(a, y, scale, g);
   }
-
-  // A plain loop the compiler vectorizes; oneDNN has no axpy primitive worth a call.
   void do_axpy(float alpha, std::span<const float> x, std::span<float> y) override {
-    const float* xp = x.data();
-    float* yp = y.data();
-    const std::size_t n = x.size();
-    for (std::size_t i = 0; i < n; ++i) yp[i] += alpha * xp[i];
+    loops_.axpy(alpha, x, y);
+  }
+  void do_adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
+                      std::span<float> m, std::span<float> s) override {
+    loops_.adam(step, g, w, m, s);
   }
 
   void do_dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
@@ -185,6 +174,7 @@ class OnednnBackend final : public Backend {
 
   Options options_;
   onednn::PlanCache cache_;
+  const onednn::Loops& loops_ = onednn::loops_for_onednn_isa();
 };
 
 const OnednnBackend& as_onednn(const Backend& backend) {
