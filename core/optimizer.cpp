@@ -249,22 +249,28 @@ double clip_by_global_norm(std::span<float> gradients, double max_norm) {
   return norm;
 }
 
-double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstMatrixView y,
-                   std::uint64_t dropout_seed) {
-  net.forward_training(x, {dropout_seed, optimizer.steps()});
+namespace {
+
+// What follows a training forward: the loss, the gradients, the update; returns the loss.
+double finish_step(Network& net, Optimizer& optimizer, ConstMatrixView y) {
   const double loss = net.loss(y);
   net.backward(y);
   optimizer.step(net);
   return loss;
 }
 
+}  // namespace
+
+double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstMatrixView y,
+                   std::uint64_t dropout_seed) {
+  net.forward_training(x, {dropout_seed, optimizer.steps()});
+  return finish_step(net, optimizer, y);
+}
+
 double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x,
                    std::span<const std::size_t> rows, ConstMatrixView y, std::uint64_t dropout_seed) {
   net.forward_training(x, rows, {dropout_seed, optimizer.steps()});
-  const double loss = net.loss(y);
-  net.backward(y);
-  optimizer.step(net);
-  return loss;
+  return finish_step(net, optimizer, y);
 }
 
 }  // namespace mlpk
