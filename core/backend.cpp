@@ -213,14 +213,7 @@ void Backend::do_dense_backward_activation(Activation g, ConstMatrixView z, Cons
 
 void Backend::do_adam_update(const AdamStep& p, std::span<const float> g, std::span<float> w,
                              std::span<float> m, std::span<float> s) {
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    const float grad = g[i] + p.l2 * w[i];
-    const float m1 = p.beta1 * m[i] + (1.0f - p.beta1) * grad;
-    const float s1 = p.beta2 * s[i] + (1.0f - p.beta2) * grad * grad;
-    m[i] = m1;
-    s[i] = s1;
-    w[i] = p.decay * w[i] - p.step_size * m1 / (std::sqrt(s1) * p.inverse_sqrt_c2 + p.epsilon);
-  }
+  for (std::size_t i = 0; i < g.size(); ++i) p.update(g[i], w[i], m[i], s[i]);
 }
 
 void Backend::do_dropout_forward(const DropoutMask& mask, ConstMatrixView x, MatrixView y) {

@@ -57,6 +57,18 @@ std::string shape_string(const ConstMatrixView& v) {
   return s;
 }
 
+void gather_rows(ConstMatrixView from, std::span<const std::size_t> rows, MatrixView to) {
+  if (to.rows != rows.size() || to.cols != from.cols)
+    throw Error("gather_rows: " + std::to_string(rows.size()) + " rows of a " + shape_string(from) +
+                " matrix do not fit a " + shape_string(to) + " one");
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i] >= from.rows)
+      throw Error("gather_rows: index " + std::to_string(i) + " is row " + std::to_string(rows[i]) +
+                  " of a matrix of " + std::to_string(from.rows) + " rows");
+    if (from.cols > 0) std::memcpy(to.row(i), from.row(rows[i]), from.cols * sizeof(float));
+  }
+}
+
 float* allocate_aligned_floats(std::size_t count) {
   // Compared by division first: count * sizeof(float) itself may wrap.
   if (count > kMaxTensorBytes / sizeof(float))

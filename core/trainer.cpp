@@ -224,8 +224,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
       if (share.count > 0) {
         // The network gathers the batch's rows of X as it copies them; the targets are gathered here.
         const std::span<const std::size_t> rows(order.data() + first + share.first, share.count);
-        for (std::size_t i = 0; i < share.count; ++i)
-          std::copy_n(train.targets.view().row(rows[i]), y.cols(), y.view().row(i));
+        gather_rows(train.targets.view(), rows, y.view().top_rows(share.count));
         if (options_.label_smoothing > 0.0f)
           smooth_labels(y.view().top_rows(share.count), options_.label_smoothing);
         const ConstMatrixView yb = y.view().top_rows(share.count);

@@ -180,5 +180,18 @@ TEST(Errors, OptimizerAndViewsRejectNonsense) {
               ThrowsMessage<Error>(HasSubstr("block of 2x2 at (2,1) does not fit in 3x4")));
 }
 
+TEST(Errors, GatherRowsCopiesTheNamedRowsAndRefusesOthers) {
+  const float from[6] = {1, 2, 3, 4, 5, 6};  // 3 rows of 2
+  float to[6] = {};
+  const std::size_t rows[3] = {2, 0, 2};
+  gather_rows(ConstMatrixView(from, 3, 2), rows, MatrixView(to, 3, 2));
+  EXPECT_THAT(to, testing::ElementsAre(5, 6, 1, 2, 5, 6));
+  const std::size_t outside[2] = {1, 3};
+  EXPECT_THAT([&] { gather_rows(ConstMatrixView(from, 3, 2), outside, MatrixView(to, 2, 2)); },
+              ThrowsMessage<Error>(HasSubstr("index 1 is row 3 of a matrix of 3 rows")));
+  EXPECT_THAT([&] { gather_rows(ConstMatrixView(from, 3, 2), rows, MatrixView(to, 2, 3)); },
+              ThrowsMessage<Error>(HasSubstr("3 rows of a 3x2 matrix do not fit a 2x3 one")));
+}
+
 }  // namespace
 }  // namespace mlpk::test

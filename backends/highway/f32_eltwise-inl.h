@@ -223,8 +223,8 @@ inline void Axpy(float alpha, const float* x, float* y, std::size_t n) {
   });
 }
 
-// Backend::adam_update, one vector of parameters at a time. The operations are those of the
-// default loop (Backend::do_adam_update), in its order and without fused multiply-adds, so the
+// Backend::adam_update, one vector of parameters at a time. The operations are those of
+// AdamStep::update, in its order and without fused multiply-adds, so the
 // update is the same bits on every backend and only runs in wider vectors: the square root and
 // the division bound it, and 16 lanes take half the time of the default loop's 4.
 inline void AdamUpdate(const AdamStep& p, const float* g, float* w, float* m, float* s,

@@ -100,14 +100,7 @@ MLPK_LOOP void adam_body(const AdamStep& p, std::span<const float> g, std::span<
   float* wp = w.data();
   float* mp = m.data();
   float* sp = s.data();
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    const float grad = gp[i] + p.l2 * wp[i];
-    const float m1 = p.beta1 * mp[i] + (1.0f - p.beta1) * grad;
-    const float s1 = p.beta2 * sp[i] + (1.0f - p.beta2) * grad * grad;
-    mp[i] = m1;
-    sp[i] = s1;
-    wp[i] = p.decay * wp[i] - p.step_size * m1 / (std::sqrt(s1) * p.inverse_sqrt_c2 + p.epsilon);
-  }
+  for (std::size_t i = 0; i < g.size(); ++i) p.update(gp[i], wp[i], mp[i], sp[i]);
 }
 
 // One Loops of functions compiled with `attributes` (a target, or nothing for the baseline).

@@ -28,7 +28,7 @@ struct Loops {
   void (*loss_gradient)(ConstMatrixView a, ConstMatrixView y, float scale, MatrixView g);
   // y += alpha x.
   void (*axpy)(float alpha, std::span<const float> x, std::span<float> y);
-  // One Adam step, element by element as Backend::do_adam_update defines it.
+  // One Adam step, element by element as AdamStep::update defines it.
   void (*adam)(const AdamStep& step, std::span<const float> g, std::span<float> w,
                std::span<float> m, std::span<float> s);
 };

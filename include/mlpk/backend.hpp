@@ -18,6 +18,7 @@
 #include <mlpk/dropout.hpp>
 #include <mlpk/tensor.hpp>
 
+#include <cmath>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,6 +33,18 @@ enum class Trans { N, T };
 // 1 / sqrt(1 - beta2^t); decay = 1 - lr * wd for AdamW (else 1), l2 = wd for Adam (else 0).
 struct AdamStep {
   float beta1, beta2, epsilon, step_size, inverse_sqrt_c2, decay, l2;
+
+  // The update of one parameter w with gradient g and moments m, s: the definition that every
+  // backend's loop computes, element by element, in this order of operations.
+  void update(float g, float& w, float& m, float& s) const {
+    const float w0 = w;
+    const float grad = g + l2 * w0;
+    const float m1 = beta1 * m + (1.0f - beta1) * grad;
+    const float s1 = beta2 * s + (1.0f - beta2) * grad * grad;
+    m = m1;
+    s = s1;
+    w = decay * w0 - step_size * m1 / (std::sqrt(s1) * inverse_sqrt_c2 + epsilon);
+  }
 };
 
 class Backend {

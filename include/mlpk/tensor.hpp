@@ -60,6 +60,10 @@ struct ConstMatrixView {
 // "3x4" (and "/stride 8" when the rows are not packed): for error messages.
 std::string shape_string(const ConstMatrixView& v);
 
+// Row i of `to` = row rows[i] of `from`, for every i (a shuffled batch's targets, say). Throws
+// mlpk::Error when `to` is not rows.size() x from.cols or an index is not a row of `from`.
+void gather_rows(ConstMatrixView from, std::span<const std::size_t> rows, MatrixView to);
+
 // The largest Tensor: 64 GiB. Above the largest array valid input makes (the parameters of a
 // kMaxParameters network, 16 GiB plus padding), and far below where rows * cols * 4 wraps: a
 // size past it comes from a hostile or mistyped size, and is refused before allocating.

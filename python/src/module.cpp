@@ -171,8 +171,7 @@ double train_epoch(PyNetwork& self, PyOptimizer& opt, const FloatArray& x_in, co
     double loss = 0.0;
     if (order) {
       const std::span<const std::size_t> batch_rows(rows.data() + first, n);
-      for (std::size_t i = 0; i < n; ++i)
-        std::memcpy(by.data() + i * y.cols, y.row(batch_rows[i]), y.cols * sizeof(float));
+      gather_rows(y, batch_rows, by.view().top_rows(n));
       loss = train_batch(self.net, *opt.optimizer, x, batch_rows, by.view().top_rows(n));
     } else {
       loss = train_batch(self.net, *opt.optimizer, x.block(first, 0, n, x.cols), y.block(first, 0, n, y.cols));
