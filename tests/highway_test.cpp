@@ -102,9 +102,9 @@ void check_gemm(const std::string& spec, const GemmCase& c) {
 class HighwayGemm : public ::testing::TestWithParam<std::string> {};
 
 // Sizes straddling the tile and block edges of every target: MR is 6, 8, 12 or 16 (narrow
-// outputs), NR 4, 8, 16 or 48, MC 144 or 192, KC 256 or 384, NC 2048.
+// outputs), NR 4, 8, 16 or 48, MC 144 or 192, KC 256 or 384, NC 2048; B is packed above 128 rows.
 TEST_P(HighwayGemm, SizesAroundEveryBlockingEdge) {
-  const std::size_t ms[] = {1, 5, 6, 7, 8, 9, 12, 13, 16, 17, 143, 145, 191, 193, 385};
+  const std::size_t ms[] = {1, 5, 6, 7, 8, 9, 12, 13, 16, 17, 128, 129, 143, 145, 191, 193, 385};
   const std::size_t ns[] = {1, 4, 5, 8, 9, 15, 16, 17, 33, 47, 48, 49, 97};
   const std::size_t ks[] = {1, 3, 255, 257, 383, 385, 769};
   for (std::size_t m : ms)

@@ -14,7 +14,9 @@
 // Loop order (outer to inner): jc over N by NC, pc over K by KC (pack B), ic over M by MC (pack A),
 // jr over NR (one B micro-panel is reused by every row tile), ir over MR.
 // A is not packed when a panel would be used by at most eight column tiles (small or narrow
-// outputs): the micro-kernel then broadcasts straight from A.
+// outputs): the micro-kernel then broadcasts straight from A. Likewise op(B) = B is not packed
+// when the output has at most kGemmPackBRows rows (a training batch): its micro-panels are read
+// where B's rows hold them.
 
 #if defined(MLPK_HIGHWAY_F32_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef MLPK_HIGHWAY_F32_GEMM_INL_H_
@@ -102,6 +104,18 @@ inline constexpr std::size_t kGemmNarrowMR = 12;
 #define MLPK_HWY_GEMM_PACK_A_TILES 8
 #endif
 inline constexpr std::size_t kGemmPackATiles = MLPK_HWY_GEMM_PACK_A_TILES;
+
+// B (as stored, not transposed) is packed only when its panels serve more than this many rows of
+// the output; for fewer, the micro-kernel loads B's rows where they are. Packing W was a fifth of
+// the forward product of a batch of 64 (64x256x392, the owned halves of 784-256-128-10's first
+// layer). Zen 5, `BM_TrainStep/highway`, A/B alternated 5-7 times, median ratio: 128 against
+// always packing: 784-256-128-10 b64 1.08x (1.04x on the AVX2 path), 784-512-256-10 b128 1.02x
+// at 1 thread and 1.05x at 2; 64^3 1.07x (AVX2 1.09x), 128^3 within 2%; 256 against 128 left
+// the 1024-wide network at batch 256 unchanged (0.99x, 1.02x), so larger products keep packing.
+#ifndef MLPK_HWY_GEMM_PACK_B_ROWS
+#define MLPK_HWY_GEMM_PACK_B_ROWS 128
+#endif
+inline constexpr std::size_t kGemmPackBRows = MLPK_HWY_GEMM_PACK_B_ROWS;
 
 // --- epilogues: what happens to a finished MR x NR tile of accumulators -----------------------
 
@@ -280,7 +294,7 @@ struct TransposedA {
 // so that the accumulators become named registers after full unrolling.
 template <std::size_t MR, std::size_t NV, class D, class ASlice, class Epilogue>
 HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, ASlice ap, const float* HWY_RESTRICT bp,
-                                std::size_t rows, std::size_t cols, std::size_t i0,
+                                std::size_t b_step, std::size_t rows, std::size_t cols, std::size_t i0,
                                 std::size_t j0, const Epilogue& epilogue) {
   using V = hn::Vec<D>;
   const std::size_t lanes = hn::Lanes(d);
@@ -293,7 +307,7 @@ HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, ASlice ap, const float* HWY
   for (std::size_t k = 0; k < kc; ++k) {
     V b[NV];
 #pragma GCC unroll 4
-    for (std::size_t v = 0; v < NV; ++v) b[v] = hn::Load(d, bp + v * lanes);
+    for (std::size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, bp + v * lanes);
 #pragma GCC unroll 32
     for (std::size_t r = 0; r < MR; ++r) {
       const V av = hn::Set(d, ap.At(r));
@@ -301,7 +315,7 @@ HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, ASlice ap, const float* HWY
       for (std::size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
     }
     ap.Next();
-    bp += NV * lanes;
+    bp += b_step;
   }
 #pragma GCC unroll 32
   for (std::size_t r = 0; r < MR; ++r)
@@ -313,16 +327,16 @@ HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, ASlice ap, const float* HWY
 // packed B micro-panel in vectors.
 template <std::size_t MR, std::size_t NV, class D, class ASlice, class Epilogue>
 HWY_INLINE void GemmMicroKernelUpTo(D d, std::size_t nv, std::size_t kc, ASlice ap,
-                                    const float* HWY_RESTRICT bp, std::size_t rows,
+                                    const float* HWY_RESTRICT bp, std::size_t b_step, std::size_t rows,
                                     std::size_t cols, std::size_t i0, std::size_t j0,
                                     const Epilogue& epilogue) {
   if constexpr (NV > 1) {
     if (HWY_UNLIKELY(nv < NV)) {
-      GemmMicroKernelUpTo<MR, NV - 1>(d, nv, kc, ap, bp, rows, cols, i0, j0, epilogue);
+      GemmMicroKernelUpTo<MR, NV - 1>(d, nv, kc, ap, bp, b_step, rows, cols, i0, j0, epilogue);
       return;
     }
   }
-  GemmMicroKernel<MR, NV>(d, kc, ap, bp, rows, cols, i0, j0, epilogue);
+  GemmMicroKernel<MR, NV>(d, kc, ap, bp, b_step, rows, cols, i0, j0, epilogue);
 }
 
 // --- packing ----------------------------------------------------------------------------------
@@ -515,37 +529,48 @@ HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstM
   float* packed_a = thread_scratch(0, mc_step * kc_step);
   float* packed_b = thread_scratch(1, nc_step * kc_step);
   const bool pack_a = nc_step / nr > kGemmPackATiles;
+  const bool pack_b = tb == Trans::T || m > kGemmPackBRows;
 
   for (std::size_t jc = 0; jc < n; jc += nc_step) {
     const std::size_t nc = std::min(nc_step, n - jc);
     for (std::size_t pc = 0; pc < k; pc += kc_step) {
       const std::size_t kc = std::min(kc_step, k - pc);
-      PackB<NV>(d, tb, b, pc, kc, jc, nc, packed_b);
+      if (pack_b) PackB<NV>(d, tb, b, pc, kc, jc, nc, packed_b);
       const auto epilogue = make_epilogue(pc == 0, pc + kc == k);
       for (std::size_t ic = 0; ic < m; ic += mc_step) {
         const std::size_t mc = std::min(mc_step, m - ic);
         if (pack_a) PackA<MR>(ta, a, ic, mc, pc, kc, packed_a);
         for (std::size_t jr = 0; jr < nc; jr += nr) {
           const std::size_t cols = std::min(nr, nc - jr);
-          const std::size_t nv = PanelWidth(d, nr, jr, nc) / hn::Lanes(d);
+          const std::size_t width = PanelWidth(d, nr, jr, nc), nv = width / hn::Lanes(d);
+          // Row k of the B micro-panel at bp + k * b_step: packed, or op(B) = B itself, whose rows
+          // hold whole vectors except in a ragged last panel (that one is packed, zero-padded).
           const float* bp = packed_b + jr * kc;
+          std::size_t b_step = width;
+          if (!pack_b && cols == width) {
+            bp = b.data + pc * b.stride + jc + jr;
+            b_step = b.stride;
+          } else if (!pack_b) {
+            PackB<NV>(d, tb, b, pc, kc, jc + jr, cols, packed_b);
+            bp = packed_b;
+          }
           for (std::size_t ir = 0; ir < mc; ir += MR) {
             const std::size_t rows = std::min(MR, mc - ir);
             const std::size_t i = ic + ir;
             const std::size_t j = jc + jr;
             if (pack_a) {
               GemmMicroKernelUpTo<MR, NV>(d, nv, kc, PackedPanelA<MR>{packed_a + ir * kc}, bp,
-                                          rows, cols, i, j, epilogue);
+                                          b_step, rows, cols, i, j, epilogue);
             } else if (rows < MR) {  // the edge tile: pack its rows, zero-padded
               PackA<MR>(ta, a, i, rows, pc, kc, packed_a);
-              GemmMicroKernelUpTo<MR, NV>(d, nv, kc, PackedPanelA<MR>{packed_a}, bp, rows, cols,
-                                          i, j, epilogue);
+              GemmMicroKernelUpTo<MR, NV>(d, nv, kc, PackedPanelA<MR>{packed_a}, bp, b_step, rows,
+                                          cols, i, j, epilogue);
             } else if (!kTransposedA || ta == Trans::N) {
               GemmMicroKernelUpTo<MR, NV>(d, nv, kc, RowMajorA{a.data + i * a.stride + pc, a.stride},
-                                          bp, rows, cols, i, j, epilogue);
+                                          bp, b_step, rows, cols, i, j, epilogue);
             } else if constexpr (kTransposedA) {
               GemmMicroKernelUpTo<MR, NV>(d, nv, kc, TransposedA{a.data + pc * a.stride + i, a.stride},
-                                          bp, rows, cols, i, j, epilogue);
+                                          bp, b_step, rows, cols, i, j, epilogue);
             }
           }
         }
