@@ -26,12 +26,17 @@ def list_benchmarks(binary):
     return [line.strip() for line in out.stdout.splitlines() if line.strip()]
 
 
+def literal(name):
+    # Google Benchmark's filter is a POSIX extended regex: re.escape's "\-" is not one.
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", name)
+
+
 def run_one(binary, name, min_time, counter):
     out = subprocess.run(
-        [binary, f"--benchmark_filter=^{re.escape(name)}$", f"--benchmark_min_time={min_time}",
+        [binary, f"--benchmark_filter=^{literal(name)}$", f"--benchmark_min_time={min_time}",
          "--benchmark_format=json"],
         check=True, capture_output=True, text=True)
-    runs = json.loads(out.stdout)["benchmarks"]
+    runs = json.loads(out.stdout)["benchmarks"] if out.stdout.strip() else []
     if not runs:
         sys.exit(f"bench_alternate: {name} did not run")
     if counter not in runs[0]:
