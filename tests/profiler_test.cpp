@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <time.h>
 #include <vector>
@@ -55,18 +57,28 @@ TEST(Profiler, RecordsAccountForTheMeasuredStep) {
   const Batch b = main_batch(128);
   Sgd sgd(1e-3f);
   for (int i = 0; i < 3; ++i) train_batch(net, sgd, b.x.view(), b.y.view());
-  Profiler profiler;
-  net.set_profiler(&profiler);
-  double measured = 0.0;
-  for (int i = 0; i < 20; ++i) {
-    const auto start = Clock::now();
-    train_batch(net, sgd, b.x.view(), b.y.view());
-    measured += std::chrono::duration<double>(Clock::now() - start).count();
+  // Up to three tries of 20 steps: a thread preempted between two records (a busy CI machine)
+  // lengthens the measured time alone, once in a few hundred runs; a gap in what the profiler
+  // records would show in every try.
+  std::optional<Profiler> profiler;
+  ProfileSummary s;
+  double measured = 0.0, accounted = 0.0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    profiler.emplace();
+    net.set_profiler(&*profiler);
+    measured = 0.0;
+    for (int i = 0; i < 20; ++i) {
+      const auto start = Clock::now();
+      train_batch(net, sgd, b.x.view(), b.y.view());
+      measured += std::chrono::duration<double>(Clock::now() - start).count();
+    }
+    net.set_profiler(nullptr);
+    s = summarize(*profiler, MachineLimits{});
+    accounted = s.kernel_seconds + s.driver_seconds;
+    if (std::fabs(accounted - measured) <= 0.05 * measured) break;
   }
-  const ProfileSummary s = summarize(profiler, MachineLimits{});
   ASSERT_EQ(s.steps, 20u);
   EXPECT_EQ(s.dropped, 0u);
-  const double accounted = s.kernel_seconds + s.driver_seconds;
   EXPECT_NEAR(accounted, measured, 0.05 * measured) << "kernels " << s.kernel_seconds << " s, driver "
                                                      << s.driver_seconds << " s";
   EXPECT_NEAR(s.total_seconds, accounted, 1e-9 * 20);  // the steps are their records, end to end
@@ -76,7 +88,7 @@ TEST(Profiler, RecordsAccountForTheMeasuredStep) {
   EXPECT_NEAR(shares, 1.0, 1e-9);
   // Records of one step on the calling thread do not overlap and leave no gap.
   std::int64_t end = -1;
-  for (const OpRecord& op : profiler.ops()) {
+  for (const OpRecord& op : profiler->ops()) {
     if (op.step != 3) continue;
     if (end >= 0) {
       EXPECT_EQ(op.start_ns, end) << to_string(op.op);
