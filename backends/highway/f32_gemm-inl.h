@@ -106,9 +106,9 @@ inline constexpr std::size_t kGemmNarrowMR = 12;
 inline constexpr std::size_t kGemmPackATiles = MLPK_HWY_GEMM_PACK_A_TILES;
 
 // B (as stored, not transposed) is packed only when its panels serve more than this many rows of
-// the output; for fewer, the micro-kernel loads B's rows where they are. Packing W was a fifth of
-// the forward product of a batch of 64 (64x256x392, the owned halves of 784-256-128-10's first
-// layer). Zen 5, `BM_TrainStep/highway`, A/B alternated 5-7 times, median ratio: 128 against
+// the output; for fewer, the micro-kernel loads B's rows where they are. With W packed, the
+// forward product of a batch of 64 (64x256x392, the owned halves of 784-256-128-10's first layer)
+// ran at 77% of peak against 89% for that layer's weight gradient (`mlpk profile`). Zen 5, `BM_TrainStep/highway`, A/B alternated 5-7 times, median ratio: 128 against
 // always packing: 784-256-128-10 b64 1.08x (1.04x on the AVX2 path), 784-512-256-10 b128 1.02x
 // at 1 thread and 1.05x at 2; 64^3 1.07x (AVX2 1.09x), 128^3 within 2%; 256 against 128 left
 // the 1024-wide network at batch 256 unchanged (0.99x, 1.02x), so larger products keep packing.
@@ -289,9 +289,10 @@ struct TransposedA {
   HWY_INLINE void Next() { p += k_step; }
 };
 
-// acc[MR][NV] = sum over k of column k of A's slice (broadcast) times packed B row k, then the
-// epilogue writes the `rows` x `cols` valid part at (i0, j0). MR and NV are template parameters
-// so that the accumulators become named registers after full unrolling.
+// acc[MR][NV] = sum over k of column k of A's slice (broadcast) times row k of the B micro-panel
+// (at bp + k * b_step: packed, or B's own rows), then the epilogue writes the `rows` x `cols`
+// valid part at (i0, j0). MR and NV are template parameters so that the accumulators become named
+// registers after full unrolling.
 template <std::size_t MR, std::size_t NV, class D, class ASlice, class Epilogue>
 HWY_INLINE void GemmMicroKernel(D d, std::size_t kc, ASlice ap, const float* HWY_RESTRICT bp,
                                 std::size_t b_step, std::size_t rows, std::size_t cols, std::size_t i0,
