@@ -25,6 +25,12 @@ namespace {
 static_assert(kMaxLayers <= kDropoutLayers, "every layer must be able to name its dropout mask");
 
 constexpr std::size_t kBlockAlign = 16;  // floats: each W and b starts on a 64-byte boundary
+constexpr std::size_t kCacheLine = 64;   // bytes
+// How far ahead the copy of a shuffled batch fetches its rows. On a 2-core Zen 5 VM a panel of
+// 128 random rows (1.6 KB each) of a 63 MB data set took 45-59 us to copy, 29-38 us fetching 4,
+// 8 or 16 rows ahead (alike; 2 MB pages did not help: the rows wait on DRAM, not on the TLB).
+// BM_ShuffledStep, 4 rows ahead against none, 5 alternated rounds: 1.04-1.15x at 1 thread.
+constexpr std::size_t kGatherPrefetchRows = 4;
 
 std::size_t round_up(std::size_t x) { return (x + kBlockAlign - 1) / kBlockAlign * kBlockAlign; }
 
@@ -60,6 +66,12 @@ void require_finite(ConstMatrixView m, const char* what) {
 // caller finds which, in order: blocks are copied concurrently).
 bool copy_finite(ConstMatrixView from, std::span<const std::size_t> rows, MatrixView to) {
   for (std::size_t i = 0; i < to.rows; ++i) {
+    // Gathered rows lie far apart: the hardware prefetcher starts over at each one. Fetching
+    // the row kGatherPrefetchRows ahead hides that.
+    if (!rows.empty() && i + kGatherPrefetchRows < to.rows) {
+      const char* ahead = reinterpret_cast<const char*>(from.row(rows[i + kGatherPrefetchRows]));
+      for (std::size_t b = 0; b < from.cols * sizeof(float); b += kCacheLine) __builtin_prefetch(ahead + b);
+    }
     const float* source = from.row(rows.empty() ? i : rows[i]);
     if (from.cols > 0) std::memcpy(to.row(i), source, from.cols * sizeof(float));
     if (has_non_finite(to.row(i), to.cols)) return false;
@@ -339,11 +351,15 @@ ConstMatrixView Network::run_forward(ConstMatrixView x, const std::span<const st
   // copies it, so the panel's lines stay in that thread's cache.
   const std::size_t panels = (x.cols + input_panel_cols_ - 1) / input_panel_cols_;
   std::array<bool, kOwnedBlocks> finite{};
-  parallel_->for_each(panels, [&](std::size_t p) {
-    const std::size_t col = p * input_panel_cols_, cols = std::min(x.cols - col, input_panel_cols_);
-    finite[p] = copy_finite(x.block(0, col, x.rows, cols), gather,
-                            input_.view().block(p * capacity_, 0, n, cols));
-  });
+  {
+    const OpScope op(profiler_, Op::input_copy, panels);
+    parallel_->for_each(panels, [&](std::size_t p) {
+      const std::size_t col = p * input_panel_cols_, cols = std::min(x.cols - col, input_panel_cols_);
+      const CallScope call(op, p, Kernel::gather, n, cols, 0);
+      finite[p] = copy_finite(x.block(0, col, x.rows, cols), gather,
+                              input_.view().block(p * capacity_, 0, n, cols));
+    });
+  }
   if (!std::all_of(finite.begin(), finite.begin() + panels, [](bool f) { return f; })) {
     for (std::size_t i = 0; i < n; ++i) {  // throws, naming the first non-finite value
       const std::size_t r = rows != nullptr ? gather[i] : i;

@@ -42,6 +42,7 @@ std::string_view to_string(Op op) {
     case Op::weight_gradient: return "weight gradient";
     case Op::input_gradient: return "input gradient";
     case Op::update: return "update";
+    case Op::input_copy: return "input copy";
     case Op::driver: return "driver";
   }
   return "?";
@@ -62,6 +63,7 @@ std::string_view to_string(Kernel kernel) {
     case Kernel::optimizer_loop: return "optimizer_loop";
     case Kernel::add_bias: return "add_bias";
     case Kernel::activation_forward: return "activation_forward";
+    case Kernel::gather: return "gather";
     case Kernel::none: return "none";
   }
   return "?";
@@ -90,6 +92,7 @@ KernelCost kernel_cost(const KernelCall& c) {
     case Kernel::optimizer_loop: return {4.0 * n, f * 5.0 * n};      // momentum: g w v, writes w v
     case Kernel::add_bias: return {mn, f * (2.0 * mn + n)};       // reads Z and b, writes Z
     case Kernel::activation_forward: return {mn, f * 2.0 * mn};   // reads Z, writes A
+    case Kernel::gather: return {0.0, f * 2.0 * mn};              // reads rows of X, writes the copy
     case Kernel::none: return {};
   }
   return {};
@@ -336,12 +339,17 @@ ProfileSummary summarize(const Profiler& profiler, const MachineLimits& limits) 
       const double bandwidth = row.cores >= limits.cores
                                    ? limits.dram_gbps_all_cores
                                    : std::min(limits.dram_gbps_all_cores, limits.dram_gbps_one_core * cores);
-      row.l2_resident = row.calls > 0 && limits.l2_cache_bytes > 0 &&
+      // A gather reads the caller's data set, which the heuristic cannot see: DRAM's roof.
+      row.l2_resident = row.kernel != Kernel::gather && row.calls > 0 && limits.l2_cache_bytes > 0 &&
                         row.bytes / static_cast<double>(row.calls) <= static_cast<double>(limits.l2_cache_bytes);
-      const double memory = (row.l2_resident ? limits.l2_gbps_one_core * cores : bandwidth) * row.intensity;
-      row.compute_bound = compute <= memory;
+      const double roof_gbps = row.l2_resident ? limits.l2_gbps_one_core * cores : bandwidth;
+      const double memory = roof_gbps * row.intensity;
+      row.compute_bound = row.flops > 0 && compute <= memory;
       row.bound_gflops = std::min(compute, memory);
-      row.bound_fraction = row.bound_gflops > 0 ? row.gflops / row.bound_gflops : 0.0;
+      if (row.flops > 0)
+        row.bound_fraction = row.bound_gflops > 0 ? row.gflops / row.bound_gflops : 0.0;
+      else  // pure data movement: its bytes against the roof's bandwidth
+        row.bound_fraction = roof_gbps > 0 ? row.gbps / roof_gbps : 0.0;
     }
     s.kernels.push_back(row);
   }

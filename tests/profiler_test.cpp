@@ -134,6 +134,21 @@ TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
   EXPECT_EQ(row(s, Op::forward, 0, Kernel::gemm).bytes, 2 * 4.0 * (128 * 392 + 392 * 512 + 128 * 512));
   EXPECT_EQ(row(s, Op::forward, 0, Kernel::axpy).bytes, 4.0 * 3 * 128 * 512);
   EXPECT_EQ(row(s, Op::forward, 0, Kernel::add_bias).bytes, 4.0 * (2 * 128 * 512 + 512));
+  // The copy of X into the network, one panel per row block of W: bytes only, against DRAM.
+  const KernelSummary& copy = row(s, Op::input_copy, -1, Kernel::gather);
+  EXPECT_EQ(copy.calls, 2u);
+  EXPECT_EQ(copy.flops, 0.0);
+  EXPECT_EQ(copy.bytes, 2 * 4.0 * 128 * 784);
+  EXPECT_FALSE(copy.l2_resident);
+  EXPECT_FALSE(copy.compute_bound);
+  MachineLimits limits;
+  limits.cores = 1;
+  limits.fp32_gflops_per_core = 100.0;
+  limits.dram_gbps_one_core = limits.dram_gbps_all_cores = 10.0;
+  limits.l2_gbps_one_core = 100.0;
+  limits.l2_cache_bytes = 1 << 20;
+  const KernelSummary& bounded = row(summarize(profiler, limits), Op::input_copy, -1, Kernel::gather);
+  EXPECT_DOUBLE_EQ(bounded.bound_fraction, bounded.gbps / 10.0);  // its bytes against DRAM's roof
   // Whole-kernel calls, counted by hand.
   KernelCall dw;
   dw.kernel = Kernel::gemm;
@@ -250,7 +265,8 @@ TEST(Profiler, SpinningKernelsAreAttributedKernelByKernelAndThreadByThread) {
     std::vector<KernelCall> recorded;
     for (const KernelCall& c : profiler.calls(t)) {
       EXPECT_EQ(c.thread, t);
-      if (c.kernel != Kernel::loss_value) recorded.push_back(c);  // the core's loop: no backend call
+      // The core's own loops (the loss, the copy of X) call no backend kernel.
+      if (c.kernel != Kernel::loss_value && c.kernel != Kernel::gather) recorded.push_back(c);
     }
     ASSERT_EQ(recorded.size(), logged.size());
     backend_calls += logged.size();

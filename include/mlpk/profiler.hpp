@@ -39,6 +39,7 @@ enum class Op : std::uint8_t {
   weight_gradient,  // dW = A^T dZ of one layer
   input_gradient,   // dA = dZ W^T, turned into dZ = dA * g'(Z), with db, of the layer below
   update,           // the optimizer's update of every parameter
+  input_copy,       // the batch's rows of X copied into the network (gathered when shuffled)
   driver,           // the driver's own time between operations: no kernel
 };
 std::string_view to_string(Op op);
@@ -57,6 +58,7 @@ enum class Kernel : std::uint8_t {
   optimizer_loop,  // core: an optimizer's own loop (momentum, SGD with weight decay)
   add_bias,            // a layer whose product was cut along its reduction (owned weights)
   activation_forward,  // gets its bias and activation after the sum of its partial products
+  gather,          // core: rows of the caller's X copied and checked finite (no FLOPs)
   none,            // driver time
 };
 std::string_view to_string(Kernel kernel);
@@ -191,7 +193,7 @@ struct KernelSummary {
   // beat the DRAM roof: a fraction above 1 says so.
   bool l2_resident = false;
   double bound_gflops = 0.0;  // min(peak x cores, bandwidth of those cores x intensity)
-  double bound_fraction = 0.0;
+  double bound_fraction = 0.0;  // gflops / bound_gflops; without FLOPs (gather), gbps / the roof's
 };
 
 struct ProfileSummary {
