@@ -135,6 +135,27 @@ TEST_P(HighwayGemm, WideNAcrossTheNcBlock) {
   check_gemm(GetParam(), {3, 4099, 5, Trans::N, Trans::T, 1.0f, 1.0f, 1});
 }
 
+// Every element of a product is one FMA chain over k in a fixed order, however the operands are
+// stored or packed: C = A B^T (B^T packed by a transposing copy) equals A (B^T) with B^T
+// materialized (read in place up to 128 rows, packed as is beyond), bit for bit.
+TEST_P(HighwayGemm, NtProductIsTheNnProductOfTheTransposeBitForBit) {
+  auto hw = mlpk::create_backend(GetParam());
+  for (std::size_t m : {1, 7, 48, 129, 384, 385})
+    for (std::size_t n : {17, 49, 300})
+      for (std::size_t k : {m - (m > 1 ? 1 : 0), m + 1, std::size_t{769}}) {
+        std::mt19937 rng(static_cast<unsigned>(m * 7 + n * 3 + k));
+        Strided a(m, k, 1, rng), b(n, k, 2, rng), bt(k, n, 0, rng), c_nt(m, n, 0, rng), c_nn(m, n, 0, rng);
+        for (std::size_t j = 0; j < n; ++j)
+          for (std::size_t i = 0; i < k; ++i) bt.view(i, j) = b.view(j, i);
+        hw->gemm(Trans::N, Trans::T, 1.0f, a.view, b.view, 0.0f, c_nt.view);
+        hw->gemm(Trans::N, Trans::N, 1.0f, a.view, bt.view, 0.0f, c_nn.view);
+        std::size_t differ = 0;
+        for (std::size_t i = 0; i < m; ++i)
+          for (std::size_t j = 0; j < n; ++j) differ += c_nt.view(i, j) != c_nn.view(i, j);
+        EXPECT_EQ(differ, 0u) << GetParam() << " " << m << "x" << n << "x" << k;
+      }
+}
+
 // Fused dense forward and backward against the reference's composed kernels.
 TEST_P(HighwayGemm, FusedDenseForwardAndBackward) {
   auto hw = mlpk::create_backend(GetParam());
