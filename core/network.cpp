@@ -79,6 +79,15 @@ bool copy_finite(ConstMatrixView from, std::span<const std::size_t> rows, Matrix
   return true;
 }
 
+// Fetches rows `rows` of `from` (a block of columns of X) toward this core's L2, without
+// waiting for them: the next batch's copy then finds them there or in L3.
+void prefetch_rows(ConstMatrixView from, std::span<const std::size_t> rows) {
+  for (const std::size_t r : rows) {
+    const char* row = reinterpret_cast<const char*>(from.row(r));
+    for (std::size_t b = 0; b < from.cols * sizeof(float); b += kCacheLine) __builtin_prefetch(row + b, 0, 2);
+  }
+}
+
 }  // namespace
 
 Network::Network(Architecture architecture, std::shared_ptr<Backend> backend)
@@ -457,6 +466,18 @@ void Network::forward_owned(std::size_t l, const WeightCut& cut, MatrixView z, M
   });
 }
 
+void Network::prefetch_next_batch(ConstMatrixView x, std::span<const std::size_t> rows) {
+  if (x.cols != architecture_.inputs)
+    throw Error("Network::prefetch_next_batch: X is " + shape_string(x) + " but the network takes " +
+                std::to_string(architecture_.inputs) + " inputs");
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    if (rows[i] >= x.rows)
+      throw Error("Network::prefetch_next_batch: row " + std::to_string(i) + " of the batch is row " +
+                  std::to_string(rows[i]) + " of X, which has " + std::to_string(x.rows));
+  next_x_ = x;
+  next_rows_ = rows;
+}
+
 void Network::check_targets(ConstMatrixView y) const {
   if (batch_ == 0) throw Error("Network: loss or backward called before forward");
   if (y.rows != batch_ || y.cols != architecture_.outputs())
@@ -521,7 +542,12 @@ ConstMatrixView Network::output_gradient() const {
 void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient, std::size_t batch_rows,
                             const GradientsReady* ready) {
   std::optional<PhaseScope> phase(std::in_place, profiler_, Phase::loss);
-  check_targets(y);
+  // prefetch_next_batch's hint holds for this backward only, whatever happens in it.
+  const ConstMatrixView next_x = next_x_;
+  const std::span<const std::size_t> next = next_rows_;
+  next_rows_ = {};
+  check_targets(y);  // throws before any forward: then there are no panels yet
+  const std::size_t input_panels = (architecture_.inputs + input_panel_cols_ - 1) / input_panel_cols_;
   if (input_gradient != nullptr &&
       (input_gradient->rows != batch_ || input_gradient->cols != architecture_.inputs))
     throw Error("Network::backward: the input gradient is " + shape_string(*input_gradient) +
@@ -561,6 +587,12 @@ void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient, std::
     {
       const OpScope dw_op(profiler_, Op::weight_gradient, l, dw_split.count());
       parallel_->for_each(dw_split.count(), [&](std::size_t t) {
+        // Task p of the copy gathers panel p of X; task p of this product runs on the same
+        // thread (the pool's task-to-thread order), and its GEMM leaves the memory idle.
+        if (l == 0 && t < input_panels && !next.empty()) {
+          const std::size_t col = t * input_panel_cols_;
+          prefetch_rows(next_x.block(0, col, next_x.rows, std::min(next_x.cols - col, input_panel_cols_)), next);
+        }
         const OutputBlock o = dw_split.block(t);
         const CallScope call(dw_op, t, Kernel::gemm, o.rows, o.cols, n, Trans::T, Trans::N);
         backend_->gemm(Trans::T, Trans::N, 1.0f, layer_input(l, o.row, o.rows),

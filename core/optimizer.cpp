@@ -268,8 +268,10 @@ double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstM
 }
 
 double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x,
-                   std::span<const std::size_t> rows, ConstMatrixView y, std::uint64_t dropout_seed) {
+                   std::span<const std::size_t> rows, ConstMatrixView y, std::uint64_t dropout_seed,
+                   std::span<const std::size_t> next_rows) {
   net.forward_training(x, rows, {dropout_seed, optimizer.steps()});
+  if (!next_rows.empty()) net.prefetch_next_batch(x, next_rows);
   return finish_step(net, optimizer, y);
 }
 

@@ -230,6 +230,12 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
         const ConstMatrixView yb = y.view().top_rows(share.count);
         const ConstMatrixView out = net_.forward_training(
             train.features.view(), rows, {state_.dropout_seed, optimizer_.steps(), share.first});
+        if (b + 1 < batches) {  // this rank's rows of the next batch, fetched during backward
+          const std::size_t next_first = first + bs, next_count = std::min(bs, n - next_first);
+          const Share next = share_of(next_count, group.rank(), group.size());
+          net_.prefetch_next_batch(train.features.view(),
+                                   std::span<const std::size_t>(order.data() + next_first + next.first, next.count));
+        }
         batch_totals[0] = mean_loss(net_, yb) * static_cast<double>(share.count);
         if (labelled)  // row by row: the step allocates nothing, nor should its bookkeeping
           for (std::size_t i = 0; i < share.count; ++i)

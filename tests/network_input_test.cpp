@@ -103,8 +103,9 @@ TEST_P(NetworkInput, AFailedForwardLeavesNothingToGoBackFrom) {
 }
 
 // A batch of rows of X (repeats allowed, as an order need not be a permutation) trains exactly as
-// the caller's gathered copy of those rows would: on a network whose first W is owned in blocks
-// (each block's task gathers its panel), on one and on two threads.
+// the caller's gathered copy of those rows would, and so it does with the next batch's rows
+// prefetched during each step: on a network whose first W is owned in blocks (each block's task
+// gathers its panel), on one and on two threads.
 TEST_P(NetworkInput, TrainingOnRowsOfXEqualsTrainingOnTheirGatheredCopy) {
   const std::vector<std::size_t> rows = {7, 3, 3, 36, 0, 21, 5, 5, 30, 12, 1, 19};
   GuardedMatrix values(kRows, 200);
@@ -117,21 +118,26 @@ TEST_P(NetworkInput, TrainingOnRowsOfXEqualsTrainingOnTheirGatheredCopy) {
     y(i, rows[i] % kOutputs) = 1.0f;
   }
   for (const std::size_t threads : {1, 2}) {
+    const std::vector<std::size_t> next = {36, 2, 2, 17};
     std::vector<std::vector<float>> parameters;
     std::vector<double> losses;
-    for (const bool gather : {false, true}) {
+    for (const std::string way : {"copy", "rows", "rows with the next prefetched"}) {
       Network net(Architecture::parse("200-100-5", Activation::relu, Loss::softmax_cross_entropy),
                   create_backend(GetParam()));
       net.set_threads(threads);
       net.initialize(4);
       const auto adam = make_optimizer(OptimizerKind::adam, {});
       for (int step = 0; step < 2; ++step)
-        losses.push_back(gather ? train_batch(net, *adam, x, rows, y) : train_batch(net, *adam, gathered, y));
+        losses.push_back(way == "copy"   ? train_batch(net, *adam, gathered, y)
+                         : way == "rows" ? train_batch(net, *adam, x, rows, y)
+                                         : train_batch(net, *adam, x, rows, y, 0, next));
       parameters.emplace_back(net.parameters().begin(), net.parameters().end());
     }
-    EXPECT_EQ(losses[0], losses[2]) << threads << " threads";
-    EXPECT_EQ(losses[1], losses[3]) << threads << " threads";
-    EXPECT_EQ(parameters[0], parameters[1]) << threads << " threads";
+    for (std::size_t way = 1; way < 3; ++way) {
+      EXPECT_EQ(losses[0], losses[2 * way]) << threads << " threads, way " << way;
+      EXPECT_EQ(losses[1], losses[2 * way + 1]) << threads << " threads, way " << way;
+      EXPECT_EQ(parameters[0], parameters[way]) << threads << " threads, way " << way;
+    }
   }
 }
 
@@ -149,6 +155,19 @@ TEST_P(NetworkInput, RowsOfXAreCheckedAndOnlyTheChosenOnesMustBeFinite) {
               testing::ThrowsMessage<Error>(HasSubstr("row 1 of the batch is row 37 of X, which has 37")));
   EXPECT_THAT([&] { net.forward_training(x, none, {}); },
               testing::ThrowsMessage<Error>(HasSubstr("list of rows of X is empty")));
+}
+
+TEST_P(NetworkInput, ThePrefetchHintIsChecked) {
+  Network net = small_network(GetParam());
+  const Tensor x = batch(), narrow(kRows, kInputs - 1);
+  const std::vector<std::size_t> rows = {0, 9, 2}, outside = {1, kRows};
+  EXPECT_NO_THROW(net.prefetch_next_batch(x, rows));
+  EXPECT_THAT([&] { net.prefetch_next_batch(narrow, rows); },
+              testing::ThrowsMessage<Error>(HasSubstr("X is 37x18 but the network takes 19 inputs")));
+  EXPECT_THAT([&] { net.prefetch_next_batch(x, outside); },
+              testing::ThrowsMessage<Error>(HasSubstr("row 1 of the batch is row 37 of X, which has 37")));
+  // A hint before any forward is dropped by the backward that then fails.
+  EXPECT_THAT([&] { net.backward(targets()); }, testing::ThrowsMessage<Error>(HasSubstr("before forward")));
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, NetworkInput, testing::ValuesIn(available_backends()),

@@ -189,6 +189,12 @@ class Network {
   // caller before it. Throws mlpk::Error on an empty `rows` or a row outside X.
   ConstMatrixView forward_training(ConstMatrixView x, std::span<const std::size_t> rows,
                                    DropoutStep step);
+  // A hint for a training loop that knows its next shuffled batch: the next backward fetches
+  // these rows of X toward the caches of the threads that copy them in forward_training, while
+  // its last products run, instead of that copy waiting on DRAM for each far-apart row. Results
+  // do not change. X and rows must stay valid until the next backward returns, which drops the
+  // hint. Throws mlpk::Error for X of another width or a row outside X.
+  void prefetch_next_batch(ConstMatrixView x, std::span<const std::size_t> rows);
   // The loss of the last forward's output against targets Y (n x outputs). Throws mlpk::Error
   // naming the element for a target the loss is unbounded below on: softmax-CE takes any
   // Y >= 0 (a row need not sum to 1: multi-hot and all-zero rows get their true gradient),
@@ -266,6 +272,9 @@ class Network {
   Tensor input_;
   std::size_t input_panel_cols_ = 0;
   std::optional<DropoutStep> training_step_;               // of the last forward, if training
+  // prefetch_next_batch's rows of X, until the next backward.
+  ConstMatrixView next_x_;
+  std::span<const std::size_t> next_rows_;
   std::vector<Tensor> z_, a_, dz_;                        // per layer, capacity_ x units
   std::vector<Tensor> dropped_;                           // D: layers with a dropout rate only
   // Owned layers: the partial products of row blocks 1, 2, ... (block 0's is summed in Z).

@@ -199,8 +199,10 @@ double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstM
                    std::uint64_t dropout_seed = 0);
 // The same on the rows `rows` of X, in that order (Network::forward_training gathers them), with
 // Y the targets of those rows in the same order: a shuffled mini-batch without a gathered copy.
+// `next_rows`, when the loop knows them, are the rows of X the next call trains on: fetched
+// toward the caches during this step (Network::prefetch_next_batch), the same results.
 double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x,
                    std::span<const std::size_t> rows, ConstMatrixView y,
-                   std::uint64_t dropout_seed = 0);
+                   std::uint64_t dropout_seed = 0, std::span<const std::size_t> next_rows = {});
 
 }  // namespace mlpk

@@ -171,8 +171,9 @@ double train_epoch(PyNetwork& self, PyOptimizer& opt, const FloatArray& x_in, co
     double loss = 0.0;
     if (order) {
       const std::span<const std::size_t> batch_rows(rows.data() + first, n);
+      const std::span<const std::size_t> next_rows(rows.data() + first + n, std::min(batch_size, count - first - n));
       gather_rows(y, batch_rows, by.view().top_rows(n));
-      loss = train_batch(self.net, *opt.optimizer, x, batch_rows, by.view().top_rows(n));
+      loss = train_batch(self.net, *opt.optimizer, x, batch_rows, by.view().top_rows(n), 0, next_rows);
     } else {
       loss = train_batch(self.net, *opt.optimizer, x.block(first, 0, n, x.cols), y.block(first, 0, n, y.cols));
     }
