@@ -36,6 +36,17 @@ if(NOT profile MATCHES "\"steps\": 20,")
   message(FATAL_ERROR "mlpk train --profile did not profile 20 steps: ${profile}")
 endif()
 
+# The update the steps end with is a flag: Adam's kernel has its own row.
+expect_ok(${MLPK} profile --layers 20-64-4 --batch-size 16 --optimizer adam --warmup 1 --steps 3 --seconds 0
+          --json ${WORK}/adam.json)
+if(NOT out MATCHES "update \\(adam_update\\)")
+  message(FATAL_ERROR "mlpk profile --optimizer adam shows no Adam update:\n${out}")
+endif()
+file(READ ${WORK}/adam.json adam_profile)
+if(NOT adam_profile MATCHES "\"optimizer\": \"adam\"")
+  message(FATAL_ERROR "the profile's JSON does not name its optimizer: ${adam_profile}")
+endif()
+expect_error("unknown optimizer 'rmsprop'" ${MLPK} profile --optimizer rmsprop)
 expect_error("--backend: an empty name" ${MLPK} profile --backend highway,,onednn)
 expect_error("--backend: 'reference' is named twice" ${MLPK} profile --backend reference,reference)
 expect_error("unknown backend|no backend|not found|nosuch" ${MLPK} profile --backend nosuch --steps 1 --seconds 0)

@@ -26,6 +26,7 @@ struct BenchOptions {
 int run_bench(const BenchOptions& options) {
   const NetworkFlags& o = options.network;
   const std::string backend_name = options.backend.empty() ? default_backend_name() : options.backend;
+  const std::unique_ptr<Optimizer> optimizer = o.step_optimizer();
   Network net(o.architecture(), create_backend(backend_name));
   net.set_threads(o.threads);
   net.initialize(o.seed);
@@ -33,8 +34,7 @@ int run_bench(const BenchOptions& options) {
   const RandomBatch batch = random_batch(arch, o.batch_size, o.seed);
   const Tensor &x = batch.x, &y = batch.y;
 
-  Sgd sgd(1e-3f);
-  for (std::size_t i = 0; i < o.warmup; ++i) train_batch(net, sgd, x.view(), y.view());
+  for (std::size_t i = 0; i < o.warmup; ++i) train_batch(net, *optimizer, x.view(), y.view());
   std::vector<double> seconds;
   seconds.reserve(o.min_steps * 4);
   using clock = std::chrono::steady_clock;
@@ -42,7 +42,7 @@ int run_bench(const BenchOptions& options) {
   while (seconds.size() < o.min_steps ||
          std::chrono::duration<double>(clock::now() - start).count() < o.min_seconds) {
     const auto t0 = clock::now();
-    train_batch(net, sgd, x.view(), y.view());
+    train_batch(net, *optimizer, x.view(), y.view());
     seconds.push_back(std::chrono::duration<double>(clock::now() - t0).count());
     if (seconds.size() >= kMaxBenchSteps) break;
   }
@@ -52,10 +52,10 @@ int run_bench(const BenchOptions& options) {
   const double peak = machine_limits().fp32_gflops_per_core * static_cast<double>(net.threads());
   std::printf(
       "{\"backend\": \"%s\", \"description\": \"%s\", \"threads\": %zu, \"batch_size\": %zu, "
-      "\"layers\": \"%s\", \"steps\": %zu, \"samples_per_second\": %.1f, \"step_ms\": %.4f, "
+      "\"layers\": \"%s\", \"optimizer\": \"%s\", \"steps\": %zu, \"samples_per_second\": %.1f, \"step_ms\": %.4f, "
       "\"gflops\": %.2f, \"peak_gflops\": %.1f, \"peak_fraction\": %.4f}\n",
       backend_name.c_str(), net.backend().description().c_str(), net.threads(), o.batch_size,
-      o.layers.c_str(), seconds.size(), static_cast<double>(o.batch_size) / median, median * 1e3,
+      o.layers.c_str(), o.optimizer.c_str(), seconds.size(), static_cast<double>(o.batch_size) / median, median * 1e3,
       gflops, peak, peak > 0 ? gflops / peak : 0.0);
   return 0;
 }

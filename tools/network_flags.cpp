@@ -11,6 +11,12 @@ Architecture NetworkFlags::architecture() const {
   return Architecture::parse(layers, parse_activation(activation), parse_loss(loss));
 }
 
+std::unique_ptr<Optimizer> NetworkFlags::step_optimizer() const {
+  OptimizerOptions options;
+  options.learning_rate = 1e-3f;
+  return make_optimizer(parse_optimizer(optimizer), options);
+}
+
 void add_network_flags(CLI::App& cmd, NetworkFlags& o) {
   cmd.add_option("--layers", o.layers, "Layer widths, input first")->capture_default_str();
   cmd.add_option("--activation", o.activation, "Hidden activation")->capture_default_str();
@@ -33,6 +39,10 @@ void add_network_flags(CLI::App& cmd, NetworkFlags& o) {
   cmd.add_option("--seed", o.seed, "Seed of the weights and the random data")
       ->capture_default_str()
       ->transform(whole_number(0, UINT64_MAX));
+  cmd.add_option("--optimizer", o.optimizer,
+                 "The update each step ends with: sgd | momentum | nesterov | adam | adamw "
+                 "(training mostly runs adam, whose update costs more than sgd's)")
+      ->capture_default_str();
 }
 
 RandomBatch random_batch(const Architecture& arch, std::size_t batch, std::uint64_t seed) {

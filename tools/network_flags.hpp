@@ -5,9 +5,11 @@
 #include <CLI/CLI.hpp>
 
 #include <mlpk/network.hpp>
+#include <mlpk/optimizer.hpp>
 #include <mlpk/tensor.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace mlpk::tools {
@@ -28,11 +30,15 @@ struct NetworkFlags {
   std::size_t min_steps = 30;
   double min_seconds = 2.0;
   std::uint64_t seed = 1;
+  std::string optimizer = "sgd";
 
   Architecture architecture() const;
+  // The update each timed step ends with, learning rate 0.001 (throws for an unknown name).
+  std::unique_ptr<Optimizer> step_optimizer() const;
 };
 
-// --layers --activation --loss --batch-size --threads --warmup --steps --seconds --seed.
+// --layers --activation --loss --batch-size --threads --warmup --steps --seconds --seed
+// --optimizer.
 void add_network_flags(CLI::App& cmd, NetworkFlags& flags);
 
 // Random inputs in [0, 1) and one-hot (or, for other losses, random) targets, fixed by the seed.

@@ -49,11 +49,11 @@ std::vector<std::string> backend_list(const std::string& text) {
 
 BackendProfile profile_backend(const std::string& name, const NetworkFlags& o, const RandomBatch& batch,
                                const MachineLimits& limits) {
+  const std::unique_ptr<Optimizer> optimizer = o.step_optimizer();
   Network net(o.architecture(), create_backend(name));
   net.set_threads(o.threads);
   net.initialize(o.seed);
-  Sgd sgd(1e-3f);
-  for (std::size_t i = 0; i < o.warmup; ++i) train_batch(net, sgd, batch.x.view(), batch.y.view());
+  for (std::size_t i = 0; i < o.warmup; ++i) train_batch(net, *optimizer, batch.x.view(), batch.y.view());
   BackendProfile b;
   b.backend = name;
   b.description = net.backend().description();
@@ -65,7 +65,7 @@ BackendProfile profile_backend(const std::string& name, const NetworkFlags& o, c
   while (steps < std::min(o.min_steps, kMaxProfiledSteps) ||
          (std::chrono::duration<double>(clock::now() - start).count() < o.min_seconds &&
           steps < kMaxProfiledSteps)) {
-    train_batch(net, sgd, batch.x.view(), batch.y.view());
+    train_batch(net, *optimizer, batch.x.view(), batch.y.view());
     ++steps;
   }
   net.set_profiler(nullptr);
@@ -80,8 +80,10 @@ int run_profile(const ProfileOptions& o) {
   if (!o.svg.empty()) check_writable(o.svg, "--svg");
   ProfileRun run;
   run.layers = o.network.layers;
+  run.optimizer = o.network.optimizer;
   run.batch_size = o.network.batch_size;
   const Architecture arch = o.network.architecture();
+  o.network.step_optimizer();  // an unknown name fails before any backend runs
   const RandomBatch batch = random_batch(arch, o.network.batch_size, o.network.seed);
   run.limits = machine_limits();
   for (const auto& name : names) {

@@ -208,6 +208,7 @@ std::string profile_json(const ProfileRun& run) {
   }
   Json top;
   top.string("layers", run.layers);
+  top.string("optimizer", run.optimizer);
   top.integer("batch_size", run.batch_size);
   top.integer("threads", run.threads);
   top.json("machine", machine.str());

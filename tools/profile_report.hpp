@@ -21,6 +21,7 @@ struct BackendProfile {
 
 struct ProfileRun {
   std::string layers;
+  std::string optimizer;  // the update the profiled steps end with
   std::size_t batch_size = 0, threads = 0;
   MachineLimits limits;
   std::vector<BackendProfile> backends;  // the first is the others' reference in ratios

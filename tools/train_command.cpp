@@ -284,6 +284,7 @@ int train_on(const TrainFlags& f, Communicator& ranks) {
   if (profiler) {
     ProfileRun run;
     run.layers = architecture.to_string();
+    run.optimizer = f.optimizer;
     run.batch_size = f.batch_size;
     run.threads = net.threads();
     run.limits = machine_limits();
