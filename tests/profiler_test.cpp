@@ -147,7 +147,8 @@ TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
   limits.dram_gbps_one_core = limits.dram_gbps_all_cores = 10.0;
   limits.l2_gbps_one_core = 100.0;
   limits.l2_cache_bytes = 1 << 20;
-  const KernelSummary& bounded = row(summarize(profiler, limits), Op::input_copy, -1, Kernel::gather);
+  const ProfileSummary with_limits = summarize(profiler, limits);
+  const KernelSummary& bounded = row(with_limits, Op::input_copy, -1, Kernel::gather);
   EXPECT_DOUBLE_EQ(bounded.bound_fraction, bounded.gbps / 10.0);  // its bytes against DRAM's roof
   // Whole-kernel calls, counted by hand.
   KernelCall dw;
