@@ -23,7 +23,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
 namespace {
@@ -180,8 +179,7 @@ void register_shuffled_step(const std::string& spec, const std::string& layers, 
     const Architecture& arch = net.architecture();
     constexpr std::size_t kSamples = 20000;
     Tensor x(kSamples, arch.inputs), y(kSamples, arch.outputs());
-    std::vector<std::size_t> order(kSamples);
-    std::uint64_t state_bits = 88172645463325252ull;  // xorshift64: a fixed shuffle
+    std::uint64_t state_bits = 88172645463325252ull;  // xorshift64: fixed data and shuffle
     const auto next = [&state_bits] {
       state_bits ^= state_bits << 13;
       state_bits ^= state_bits >> 7;
@@ -191,9 +189,8 @@ void register_shuffled_step(const std::string& spec, const std::string& layers, 
     for (std::size_t i = 0; i < kSamples; ++i) {
       for (std::size_t j = 0; j < arch.inputs; ++j) x(i, j) = static_cast<float>(next() % 256) / 255.0f;
       y(i, next() % arch.outputs()) = 1.0f;
-      order[i] = i;
     }
-    for (std::size_t i = kSamples; i-- > 1;) std::swap(order[i], order[next() % (i + 1)]);
+    const std::vector<std::size_t> order = shuffled_indices(kSamples, state_bits);  // as Trainer::fit
     Tensor batch_y(batch, arch.outputs());
     Adam adam(1e-3f);
     std::size_t first = 0;

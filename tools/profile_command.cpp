@@ -83,7 +83,7 @@ int run_profile(const ProfileOptions& o) {
   run.optimizer = o.network.optimizer;
   run.batch_size = o.network.batch_size;
   const Architecture arch = o.network.architecture();
-  o.network.step_optimizer();  // an unknown name fails before any backend runs
+  parse_optimizer(o.network.optimizer);  // an unknown name fails before any backend runs
   const RandomBatch batch = random_batch(arch, o.network.batch_size, o.network.seed);
   run.limits = machine_limits();
   for (const auto& name : names) {
