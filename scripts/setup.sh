@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config python3
+  build-essential cmake ninja-build pkg-config python3
   libhwy-dev libdnnl-dev libtbb-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev zlib1g-dev
