@@ -14,7 +14,8 @@
 #    baseline Highway's fallback (EMU128) is not compiled: AVX2 is what every CI machine runs
 #    (Sapphire Rapids, Zen 3/4/5), and the same kernel templates serve every target, their ragged
 #    edges tested at AVX2's 8 lanes and by the 4-lane loops every target has. The normal build
-#    compiles and tests every target, EMU128 included; these builds need an AVX2 CPU.
+#    compiles and tests every target, EMU128 included. On a CPU without x86-64-v3 the baseline
+#    stays portable.
 #  - OpenMP through libgomp (-fopenmp=libgomp): Debian's oneDNN runs on libgomp, and the onednn
 #    backend must set the thread count of that same runtime, not of clang's libomp.
 #  - no benchmarks: they are programs to run by hand, not tests.
@@ -29,10 +30,17 @@ clang_build() {
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do cmake_args+=("$1"); shift; done
   [ $# -gt 0 ] && shift
   targets=("$@")
-  local launcher=()
+  local launcher=() baseline=()
+  # x86-64-v3 only where this CPU has it: elsewhere the build keeps the portable baseline (and
+  # compiles EMU128 too, slower) rather than make binaries that stop on an illegal instruction.
+  local flag missing=0
+  for flag in avx2 fma bmi1 bmi2 f16c movbe; do  # and LZCNT, which every such CPU has (VMs may not list it)
+    grep -qw "$flag" /proc/cpuinfo 2> /dev/null || missing=1
+  done
+  [ "$missing" -eq 0 ] && baseline=(-DCMAKE_CXX_FLAGS=-march=x86-64-v3)
   command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   cmake -S . -B "$dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" -DCMAKE_CXX_FLAGS=-march=x86-64-v3 \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" "${baseline[@]}" \
     -DMLPK_SANITIZE="$sanitizers" -DMLPK_HWY_TARGETS=AVX2 -DMLPK_BUILD_BENCH=OFF -DMLPK_BUILD_PYTHON=OFF \
     -DOpenMP_CXX_FLAGS=-fopenmp=libgomp -DOpenMP_CXX_LIB_NAMES=gomp \
     -DOpenMP_gomp_LIBRARY="$(g++ -print-file-name=libgomp.so)" "${launcher[@]}" "${cmake_args[@]}" > /dev/null
