@@ -26,9 +26,10 @@ endif()
 
 # MLPK_HWY_TARGETS: limits the SIMD targets the highway backend compiles (a list of Highway
 # target names, e.g. "AVX2;AVX3"; Highway also keeps the baseline the compiler flags allow: the
-# portable EMU128 fallback, unless e.g. -march=x86-64-v3 makes AVX2 the baseline). Empty: every
-# target Highway can compile. Sanitizer builds use it: each target is a full copy of the
-# kernels, and instrumented copies of all of them compile for far too long on CI's 2 cores.
+# portable EMU128 fallback, unless e.g. -march=x86-64-v3 -maes -mpclmul makes AVX2 the baseline).
+# Empty: every target Highway can compile. Sanitizer builds use it: each target is a full copy
+# of the kernels, and instrumented copies of all of them compile for far too long on CI's 2
+# cores.
 set(MLPK_HWY_TARGETS "" CACHE STRING
     "Highway targets to compile (e.g. AVX2;AVX3); empty: every attainable target")
 

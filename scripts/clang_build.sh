@@ -7,7 +7,8 @@
 #  - -O1 -gline-tables-only: instrumented code at -O3 compiles several times slower and gains
 #    nothing in what the sanitizers find; line tables are enough for symbolized reports. Assertions
 #    stay on (no NDEBUG).
-#  - MLPK_HWY_TARGETS=AVX2 and an x86-64-v3 baseline (AVX2, FMA): the highway backend compiles
+#  - MLPK_HWY_TARGETS=AVX2 and an x86-64-v3 baseline with AES and PCLMUL (Highway 1.0.3 takes
+#    AVX2 as its static target only with those two as well): the highway backend compiles
 #    every SIMD target as its own copy of the kernels; instrumented, all of them took over 17
 #    minutes under GCC on 2 cores, and under ASan each target still costs kernels.cpp over two CPU
 #    minutes (AVX2 + EMU128: 278 s, EMU128 alone 152 s, 2026-12-05, Zen 5). With AVX2 as the
@@ -34,10 +35,10 @@ clang_build() {
   # x86-64-v3 only where this CPU has it: elsewhere the build keeps the portable baseline (and
   # compiles EMU128 too, slower) rather than make binaries that stop on an illegal instruction.
   local flag missing=0
-  for flag in avx2 fma bmi1 bmi2 f16c movbe; do  # and LZCNT, which every such CPU has (VMs may not list it)
+  for flag in avx2 fma bmi1 bmi2 f16c movbe aes pclmulqdq; do  # and LZCNT, which every such CPU has (VMs may not list it)
     grep -qw "$flag" /proc/cpuinfo 2> /dev/null || missing=1
   done
-  [ "$missing" -eq 0 ] && baseline=(-DCMAKE_CXX_FLAGS=-march=x86-64-v3)
+  [ "$missing" -eq 0 ] && baseline=("-DCMAKE_CXX_FLAGS=-march=x86-64-v3 -maes -mpclmul")
   command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   cmake -S . -B "$dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" "${baseline[@]}" \
