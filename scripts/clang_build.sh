@@ -12,11 +12,13 @@
 #    every SIMD target as its own copy of the kernels; instrumented, all of them took over 17
 #    minutes under GCC on 2 cores, and under ASan each target still costs kernels.cpp over two CPU
 #    minutes (AVX2 + EMU128: 278 s, EMU128 alone 152 s, 2026-12-05, Zen 5). With AVX2 as the
-#    baseline Highway's fallback (EMU128) is not compiled: AVX2 is what every CI machine runs
-#    (Sapphire Rapids, Zen 3/4/5), and the same kernel templates serve every target, their ragged
-#    edges tested at AVX2's 8 lanes and by the 4-lane loops every target has. The normal build
-#    compiles and tests every target, EMU128 included. On a CPU without x86-64-v3 the baseline
-#    stays portable.
+#    baseline Highway's clang fallback (EMU128) is not compiled: AVX2 is what every CI machine
+#    runs (Sapphire Rapids, Zen 3/4/5), and the same kernel templates serve every target, their
+#    ragged edges tested at AVX2's 8 lanes and by the 4-lane loops every target has. The normal
+#    build (Debian's GCC 12.2, what the README builds) compiles and tests every target it has:
+#    its fallback is SCALAR (Highway leaves EMU128 out under GCC before 12.3). EMU128 is then in
+#    no CI build; it exists only in clang builds and runs only on x86-64 CPUs without SSSE3. On a
+#    CPU without x86-64-v3 this baseline stays portable.
 #  - OpenMP through libgomp (-fopenmp=libgomp): Debian's oneDNN runs on libgomp, and the onednn
 #    backend must set the thread count of that same runtime, not of clang's libomp.
 #  - no benchmarks: they are programs to run by hand, not tests.
