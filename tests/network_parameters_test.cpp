@@ -1,9 +1,12 @@
 // The unpadded parameter layout: parameter_count, copy_parameters_to and set_parameters against
-// the padded flat array the optimizers use and against the per-layer views.
+// the padded flat array the optimizers use and against the per-layer views; initialization.
 #include "test_support.hpp"
+
+#include "random.hpp"  // core/: not public API
 
 #include <gmock/gmock.h>
 
+#include <cmath>
 #include <limits>
 #include <numeric>
 #include <vector>
@@ -17,6 +20,52 @@ using testing::ThrowsMessage;
 Network network_3_4_3_1() {
   return Network(Architecture::parse("3-4-3-1", Activation::tanh, Loss::mean_squared_error),
                  create_backend("reference"));
+}
+
+TEST(Random, SkipIsAsManyDraws) {
+  for (std::uint64_t n : {0, 1, 2, 1000}) {
+    Random drawn(42), skipped(42);
+    for (std::uint64_t i = 0; i < n; ++i) drawn.next();
+    skipped.skip(n);
+    EXPECT_EQ(skipped.next(), drawn.next()) << n;
+  }
+}
+
+// initialize draws the weights in parallel blocks: the values are one sequence of draws, layer
+// after layer, row after row, whatever the thread count.
+TEST(NetworkParameters, InitializationIsOneSequenceForAnyThreadCount) {
+  const Architecture a = Architecture::parse("70-300-9", Activation::relu, Loss::softmax_cross_entropy);
+  for (Init init : {Init::automatic, Init::xavier_uniform, Init::he_uniform}) {
+    SCOPED_TRACE(static_cast<int>(init));
+    Network one(a, create_backend("reference")), three(a, create_backend("reference"));
+    one.set_threads(1);
+    three.set_threads(3);
+    one.initialize(9, init);
+    three.initialize(9, init);
+    const std::vector<float> p1(one.parameters().begin(), one.parameters().end());
+    const std::vector<float> p3(three.parameters().begin(), three.parameters().end());
+    EXPECT_EQ(p1, p3);
+    // The sequence itself: draws in order, two a weight for the normal distributions.
+    Random random(9);
+    const bool normal = init == Init::automatic;  // He normal for ReLU layers, Xavier uniform otherwise
+    for (std::size_t l = 0; l < 2; ++l) {
+      const ConstMatrixView w = one.weights(l);
+      const double in = static_cast<double>(w.rows), out = static_cast<double>(w.cols);
+      for (std::size_t i = 0; i < w.rows; ++i)
+        for (std::size_t j = 0; j < w.cols; ++j) {
+          double expected = 0.0;
+          if (l == 1 && init == Init::automatic)  // the softmax layer: Xavier uniform
+            expected = random.uniform(-1, 1) * std::sqrt(6.0 / (in + out));
+          else if (normal)
+            expected = random.normal() * std::sqrt(2.0 / in);
+          else if (init == Init::xavier_uniform)
+            expected = random.uniform(-1, 1) * std::sqrt(6.0 / (in + out));
+          else
+            expected = random.uniform(-1, 1) * std::sqrt(6.0 / in);
+          ASSERT_EQ(w(i, j), static_cast<float>(expected)) << "layer " << l << " (" << i << "," << j << ")";
+        }
+    }
+  }
 }
 
 TEST(NetworkParameters, CountExcludesThePaddingOfTheFlatArray) {

@@ -286,7 +286,8 @@ TEST(Profiler, SpinningKernelsAreAttributedKernelByKernelAndThreadByThread) {
   EXPECT_EQ(backend_calls, backend->log.size());
   // The summary: layer 1's forward ran 2 products of 400 us a step (its W is owned: a row block
   // of W per thread), then the sum in 2 blocks of rows: its wall time is at least the busier
-  // thread's spins. Layer 3's (256 x 10) is one dense_forward of 600 us.
+  // thread's spins. Layer 3's (256 x 10, too small to cut for its FLOPs) runs in the 2 blocks of
+  // rows that layer 2's epilogue wrote: a dense_forward of 600 us each.
   const ProfileSummary s = summarize(profiler, MachineLimits{});
   const KernelSummary& forward1 = row(s, Op::forward, 0, Kernel::gemm);
   EXPECT_EQ(forward1.calls, 3u * 2u);
@@ -296,7 +297,8 @@ TEST(Profiler, SpinningKernelsAreAttributedKernelByKernelAndThreadByThread) {
   EXPECT_EQ(row(s, Op::forward, 0, Kernel::axpy).calls, 3u * 2u);
   EXPECT_EQ(row(s, Op::forward, 0, Kernel::activation_forward).cores, 2u);
   const KernelSummary& forward3 = row(s, Op::forward, 2, Kernel::dense_forward);
-  EXPECT_EQ(forward3.calls, 3u);
+  EXPECT_EQ(forward3.calls, 3u * 2u);
+  EXPECT_EQ(forward3.cores, 2u);
   EXPECT_GE(forward3.mean_call_seconds, 600e-6);
   // The input gradient runs gemm then dense_backward_activation in each task: each operation's
   // wall time is split between them in proportion to their calls' durations.

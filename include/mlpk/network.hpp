@@ -95,6 +95,7 @@ struct DropoutStep {
 class Optimizer;
 class Parallel;
 struct WeightCut;
+struct WorkSplit;
 class Profiler;
 
 // The most threads a Network runs on: 4096, more cores than any machine mlpk runs on has; a
@@ -250,6 +251,9 @@ class Network {
   // The forward of a layer with owned weights: one partial product per row block of W, summed.
   void forward_owned(std::size_t l, const WeightCut& cut, MatrixView z, MatrixView a, MatrixView out,
                      const std::optional<DropoutMask>& mask);
+  // The blocks of rows in which forward_owned sums, biases and activates owned layer l's output,
+  // as blocks of a batch x cols output.
+  WorkSplit owned_epilogue_rows(std::size_t l, std::size_t cols) const;
   // Layer l's mask in the last forward, when it was a training one and l has a dropout rate.
   std::optional<DropoutMask> dropout_mask(std::size_t l) const;
   // What layer l + 1 read in the last forward: D[l] under a mask, A[l] otherwise.
