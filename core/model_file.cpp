@@ -368,7 +368,7 @@ ModelFile read_model(const std::filesystem::path& path) {
 Network load_model(const std::filesystem::path& path, std::shared_ptr<Backend> backend,
                    std::optional<Standardizer>* standardizer) {
   ModelFile file = read_model(path);
-  Network net(file.architecture, std::move(backend));
+  Network net = Network::zeroed(file.architecture, std::move(backend));
   if (file.parameters.size() != packed_size(net))
     throw Error(with_path(path, "holds " + std::to_string(file.parameters.size()) +
                                     " parameters but its architecture needs " +

@@ -94,6 +94,13 @@ void prefetch_rows(ConstMatrixView from, std::span<const std::size_t> rows) {
 }  // namespace
 
 Network::Network(Architecture architecture, std::shared_ptr<Backend> backend)
+    : Network(std::move(architecture), std::move(backend), true) {}
+
+Network Network::zeroed(Architecture architecture, std::shared_ptr<Backend> backend) {
+  return Network(std::move(architecture), std::move(backend), false);
+}
+
+Network::Network(Architecture architecture, std::shared_ptr<Backend> backend, bool draw)
     : architecture_(std::move(architecture)), backend_(std::move(backend)) {
   architecture_.validate();
   if (!backend_) throw Error("Network: the backend is null");
@@ -117,7 +124,7 @@ Network::Network(Architecture architecture, std::shared_ptr<Backend> backend)
   dz_.resize(num_layers());
   dropped_.resize(num_layers());
   parallel_ = std::make_unique<Parallel>();
-  initialize(0);
+  if (draw) initialize(0);
 }
 
 Network::~Network() = default;

@@ -68,6 +68,21 @@ TEST(NetworkParameters, InitializationIsOneSequenceForAnyThreadCount) {
   }
 }
 
+TEST(NetworkParameters, ZeroedHasEveryParameterZeroAndTakesTheOthers) {
+  Network drawn = network_3_4_3_1();
+  Network zeroed = Network::zeroed(drawn.architecture(), create_backend("reference"));
+  ASSERT_EQ(zeroed.parameter_count(), drawn.parameter_count());
+  for (float p : zeroed.parameters()) ASSERT_EQ(p, 0.0f);
+  std::vector<float> values(drawn.parameter_count());
+  drawn.copy_parameters_to(values);
+  zeroed.set_parameters(values);
+  Tensor x(2, 3);
+  for (std::size_t i = 0; i < 6; ++i) x.view().data[i] = 0.25f * static_cast<float>(i) - 0.5f;
+  const ConstMatrixView a = drawn.forward(x.view()), b = zeroed.forward(x.view());
+  for (std::size_t i = 0; i < 2; ++i) EXPECT_EQ(a(i, 0), b(i, 0));
+  EXPECT_THROW(Network::zeroed(drawn.architecture(), nullptr), Error);
+}
+
 TEST(NetworkParameters, CountExcludesThePaddingOfTheFlatArray) {
   const Network net = network_3_4_3_1();
   EXPECT_EQ(net.parameter_count(), 35u);  // 3*4+4 + 4*3+3 + 3*1+1

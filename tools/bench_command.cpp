@@ -27,7 +27,7 @@ int run_bench(const BenchOptions& options) {
   const NetworkFlags& o = options.network;
   const std::string backend_name = options.backend.empty() ? default_backend_name() : options.backend;
   const std::unique_ptr<Optimizer> optimizer = o.step_optimizer();
-  Network net(o.architecture(), create_backend(backend_name));
+  Network net = Network::zeroed(o.architecture(), create_backend(backend_name));
   net.set_threads(o.threads);
   net.initialize(o.seed);
   const Architecture& arch = net.architecture();

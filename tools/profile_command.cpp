@@ -50,7 +50,7 @@ std::vector<std::string> backend_list(const std::string& text) {
 BackendProfile profile_backend(const std::string& name, const NetworkFlags& o, const RandomBatch& batch,
                                const MachineLimits& limits) {
   const std::unique_ptr<Optimizer> optimizer = o.step_optimizer();
-  Network net(o.architecture(), create_backend(name));
+  Network net = Network::zeroed(o.architecture(), create_backend(name));
   net.set_threads(o.threads);
   net.initialize(o.seed);
   for (std::size_t i = 0; i < o.warmup; ++i) train_batch(net, *optimizer, batch.x.view(), batch.y.view());

@@ -186,7 +186,7 @@ int train_on(const TrainFlags& f, Communicator& ranks) {
     one_hot(*d);
   }
 
-  Network net(architecture, backend);
+  Network net = Network::zeroed(architecture, backend);  // initialized once, with the run's seed
   net.set_threads(f.threads);
   net.initialize(f.seed);
   const std::uint64_t batches = (train.size() + f.batch_size - 1) / f.batch_size;

@@ -111,6 +111,10 @@ class Network {
   // Throws mlpk::Error for an invalid architecture, a null backend, or an activation the backend
   // does not support. Weights start initialized with Init::automatic and seed 0.
   Network(Architecture architecture, std::shared_ptr<Backend> backend);
+  // The same with every parameter 0, for parameters set next (a model file's, set_parameters, a
+  // caller's own initialization) without drawing the default ones first: Box-Muller over every
+  // weight, 5 ms for 784-256-128-10 and 45-80 ms for 784-1024-1024-1024-10 on 2 cores.
+  static Network zeroed(Architecture architecture, std::shared_ptr<Backend> backend);
   ~Network();
   Network(Network&&) noexcept;
   Network& operator=(Network&&) noexcept;
@@ -230,6 +234,8 @@ class Network {
 
  private:
   friend class Optimizer;  // updates the parameters on this network's threads
+  // Every parameter 0 (the buffers start zeroed) unless `draw`: then initialize(0).
+  Network(Architecture architecture, std::shared_ptr<Backend> backend, bool draw);
   void reserve_batch(std::size_t n);
   // The most tasks a kernel is cut into (tasks_for), and layer l's cut of W for the last
   // forward's batch (cut_weights): an owned W's blocks are computed, and updated, by one task.

@@ -214,8 +214,10 @@ class _BaseMLP(BaseEstimator):
 
     def _initialize(self, n_features, hidden):
         layers = "-".join(str(units) for units in [n_features, *hidden, self.n_outputs_])
+        # Zeroed: _initialize_as_sklearn sets every weight and bias next.
         self._network = _mlpk.Network(
-            layers, backend=self.backend, hidden=_ACTIVATIONS[self.activation], loss=self._loss_name()
+            layers, backend=self.backend, hidden=_ACTIVATIONS[self.activation], loss=self._loss_name(),
+            initialize=False,
         )
         if self.threads is not None:
             self._network.set_threads(self.threads)

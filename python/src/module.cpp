@@ -58,6 +58,10 @@ std::shared_ptr<Backend> backend_from(const py::object& spec) {
               py::repr(spec).cast<std::string>());
 }
 
+Network new_network(Architecture a, std::shared_ptr<Backend> backend, bool initialize) {
+  return initialize ? Network(std::move(a), std::move(backend)) : Network::zeroed(std::move(a), std::move(backend));
+}
+
 Init parse_init(std::string_view name) {
   static constexpr std::pair<std::string_view, Init> kInits[] = {
       {"automatic", Init::automatic},   {"xavier_uniform", Init::xavier_uniform},
@@ -247,17 +251,20 @@ PYBIND11_MODULE(_mlpk, m) {
       "Network('784-256-10', backend=None, hidden='relu', loss='softmax-ce'). backend: None (the "
       "default backend), a name, or an mlpk.Backend. weights/bias/parameters are writable NumPy "
       "views of the network's memory, gradients read-only views (the flat `gradients` is writable, "
-      "as in C++); each view keeps the Network alive. ") + kInputRule).c_str())
-      .def(py::init([](const Architecture& a, const py::object& backend) {
-             return new PyNetwork(Network(a, backend_from(backend)));
+      "as in C++); each view keeps the Network alive. initialize=False leaves every parameter 0, "
+      "for parameters set next, without drawing the default ones (C++ Network::zeroed). ") +
+      kInputRule).c_str())
+      .def(py::init([](const Architecture& a, const py::object& backend, bool initialize) {
+             return new PyNetwork(new_network(a, backend_from(backend), initialize));
            }),
-           "architecture"_a, "backend"_a = py::none())
+           "architecture"_a, "backend"_a = py::none(), "initialize"_a = true)
       .def(py::init([](std::string_view layers, const py::object& backend, std::string_view hidden,
-                       std::string_view loss) {
-             return new PyNetwork(Network(Architecture::parse(layers, parse_activation(hidden), parse_loss(loss)),
-                                          backend_from(backend)));
+                       std::string_view loss, bool initialize) {
+             return new PyNetwork(new_network(Architecture::parse(layers, parse_activation(hidden), parse_loss(loss)),
+                                              backend_from(backend), initialize));
            }),
-           "layers"_a, "backend"_a = py::none(), "hidden"_a = "relu", "loss"_a = "softmax-ce")
+           "layers"_a, "backend"_a = py::none(), "hidden"_a = "relu", "loss"_a = "softmax-ce",
+           "initialize"_a = true)
       .def_property_readonly("architecture", [](const PyNetwork& s) { return s.net.architecture(); })
       .def_property_readonly("backend", [](const PyNetwork& s) {
         // The Network holds the backend by shared_ptr; Python gets an alias that keeps it alive.

@@ -155,6 +155,19 @@ def test_backward_uses_the_input_of_forward_even_when_the_caller_drops_it():
 
 
 # --- views ----------------------------------------------------------------------------------
+def test_initialize_false_leaves_every_parameter_zero():
+    drawn = mlpk.Network("6-5-3", hidden="relu")
+    zeroed = mlpk.Network("6-5-3", hidden="relu", initialize=False)
+    assert np.count_nonzero(drawn.parameters) > 0
+    assert zeroed.parameters.shape == drawn.parameters.shape
+    assert not np.any(zeroed.parameters)
+    zeroed.parameters[:] = drawn.parameters  # then set, it is the same network
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(2, 6)
+    np.testing.assert_array_equal(zeroed.forward(x), drawn.forward(x))
+    arch = mlpk.Network("6-5-3").architecture
+    assert not np.any(mlpk.Network(arch, initialize=False).parameters)
+
+
 def test_weight_and_bias_views_alias_the_networks_memory():
     net = mlpk.Network("3-4-2", backend="reference")
     w, b = net.weights(0), net.bias(1)
