@@ -113,7 +113,7 @@ class Network {
   Network(Architecture architecture, std::shared_ptr<Backend> backend);
   // The same with every parameter 0, for parameters set next (a model file's, set_parameters, a
   // caller's own initialization) without drawing the default ones first: Box-Muller over every
-  // weight, 5 ms for 784-256-128-10 and 45-80 ms for 784-1024-1024-1024-10 on 2 cores.
+  // weight, 4-5 ms for 784-256-128-10 and 42-80 ms for 784-1024-1024-1024-10 on 2 cores.
   static Network zeroed(Architecture architecture, std::shared_ptr<Backend> backend);
   ~Network();
   Network(Network&&) noexcept;
