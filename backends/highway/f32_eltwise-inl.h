@@ -75,7 +75,8 @@ HWY_INLINE void SoftmaxRow(D d, const float* z, float* a, std::size_t n) {
     // exponentials and loading them back, which a masked store makes wait (the loop's third pass
     // took 17 ns a row of ten on Zen 5).
     const auto valid = hn::FirstN(d, n);
-    const V v = hn::IfThenElse(valid, LoadTail(d, z, n), hn::Set(d, -std::numeric_limits<float>::infinity()));
+    const V lowest = hn::Set(d, -std::numeric_limits<float>::infinity());
+    const V v = hn::IfThenElse(valid, LoadTail(d, z, n), lowest);
     const V e = hn::IfThenElseZero(valid, hn::Exp(d, hn::Sub(v, hn::MaxOfLanes(d, v))));
     StoreTail(d, hn::Div(e, hn::SumOfLanes(d, e)), a, n);
     return;

@@ -59,7 +59,8 @@ std::shared_ptr<Backend> backend_from(const py::object& spec) {
 }
 
 Network new_network(Architecture a, std::shared_ptr<Backend> backend, bool initialize) {
-  return initialize ? Network(std::move(a), std::move(backend)) : Network::zeroed(std::move(a), std::move(backend));
+  if (!initialize) return Network::zeroed(std::move(a), std::move(backend));
+  return Network(std::move(a), std::move(backend));
 }
 
 Init parse_init(std::string_view name) {
