@@ -114,6 +114,17 @@ void register_elementwise(const std::string& spec) {
       b.activation_backward(g, x, y, y, z);
     });
   }
+  // The output layer's softmax: ten classes, a row within one vector.
+  benchmark::RegisterBenchmark(("BM_ActivationForward/softmax/" + spec + "/128x10").c_str(), [spec](benchmark::State& state) {
+    auto backend = create_backend(spec);
+    auto x = filled(128 * 10, 0.5f), z = filled(128 * 10, 0.0f);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.1f * static_cast<float>(i % 10);
+    for (auto _ : state) {
+      backend->activation_forward(Activation::softmax, ConstMatrixView(x.data(), 128, 10), MatrixView(z.data(), 128, 10));
+      benchmark::ClobberMemory();
+    }
+    set_bytes(state, 2.0 * sizeof(float) * 128 * 10);
+  })->Unit(benchmark::kMicrosecond);
   add("ColumnSums", f, [](Backend& b, MatrixView x, MatrixView, MatrixView, std::span<float> bias) {
     b.column_sums(x, 1.0f, 0.0f, bias);
   });
