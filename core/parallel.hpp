@@ -1,8 +1,10 @@
-// Parallel: a oneTBB task arena of a chosen size that runs a fixed number of independent tasks.
+// Parallel: a oneTBB task arena of a chosen size that runs a fixed number of independent tasks,
+// handed to helper loops that the arena runs (parallel.cpp says why not tbb::parallel_for).
 //
 // The caller decides how work is cut (into tasks whose results do not depend on which thread runs
 // them or when), so results are bit-identical for any number of threads; this class only decides
-// which thread runs which task. Nothing here allocates after construction.
+// which thread runs which task. Nothing here allocates after construction, except when a helper
+// that stopped for want of work is started again (oneTBB's task).
 #pragma once
 
 #include <cstddef>
@@ -43,14 +45,18 @@ class Parallel {
     run(count, TaskRef(f));
   }
 
+  // Which of its pool's threads is running this: 0 for run()'s caller (and any thread outside a
+  // pool), from 1 for a helper. The profiler keeps one record buffer per participant.
+  static std::size_t participant();
+
   // The thread count MLPK_NUM_THREADS asks for, or every core; throws mlpk::Error when the
   // variable is not a positive integer.
   static std::size_t default_threads();
 
  private:
-  struct Arena;
+  struct Crew;
   std::size_t threads_;
-  std::unique_ptr<Arena> arena_;
+  std::unique_ptr<Crew> crew_;
 };
 
 }  // namespace mlpk

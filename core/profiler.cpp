@@ -3,7 +3,7 @@
 #include <mlpk/error.hpp>
 #include <mlpk/profiler.hpp>
 
-#include <oneapi/tbb/task_arena.h>
+#include "parallel.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -220,11 +220,8 @@ void Profiler::end_op(std::uint32_t index) {
 }
 
 void Profiler::record_call(KernelCall call) {
-  // Inside the Network's arena a thread's index is its slot, below the arena's size; outside it
-  // (one thread, or a single task run inline) the call runs on the calling thread alone.
-  const int index = tbb::this_task_arena::current_thread_index();
-  const std::size_t slot =
-      std::min<std::size_t>(index < 0 ? 0 : static_cast<std::size_t>(index), threads_.size() - 1);
+  // The Network's caller is participant 0, each of its pool's helpers another, below its size.
+  const std::size_t slot = std::min<std::size_t>(Parallel::participant(), threads_.size() - 1);
   ThreadCalls& t = threads_[slot];
   if (call.op == kNoOp || t.calls.size() == calls_per_thread_) {
     ++t.dropped;
