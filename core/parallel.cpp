@@ -62,6 +62,10 @@ struct alignas(kApart) Padded {
 // cache), then claims what is left in the others' lists, so that a helper that is not running
 // (not started yet, or stopped) costs time but never blocks a run.
 struct Parallel::Crew {
+  // Within a training step jobs come microseconds apart: a helper spins for them. After
+  // kYieldAfter without one it yields the core between looks (to a oneDNN OpenMP thread, say),
+  // and after kIdleLimit it ends.
+  static constexpr std::chrono::microseconds kYieldAfter{50};
   static constexpr std::chrono::microseconds kIdleLimit{2000};
 
   explicit Crew(std::size_t threads)
@@ -126,17 +130,26 @@ struct Parallel::Crew {
     this_participant = h;
     self.state.store(running, std::memory_order_release);
     auto last_job = std::chrono::steady_clock::now();
+    bool yielding = false;
     for (unsigned spins = 0;; ++spins) {
       const std::uint32_t g = generation.load(std::memory_order_acquire);
       if (g != self.served) {
         self.served = g;
         serve(g, h);
         last_job = std::chrono::steady_clock::now();
+        yielding = false;
         continue;
       }
       if (stopping.load(std::memory_order_acquire)) break;
-      if (spins % 256 == 0 && std::chrono::steady_clock::now() - last_job > kIdleLimit) break;
-      relax();
+      if (spins % 64 == 0) {
+        const auto idle = std::chrono::steady_clock::now() - last_job;
+        if (idle > kIdleLimit) break;
+        yielding = idle > kYieldAfter;
+      }
+      if (yielding)
+        std::this_thread::yield();
+      else
+        relax();
     }
     this_participant = 0;
     // A job published after this point is served by the caller (and run() starts this loop again).
