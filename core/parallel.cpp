@@ -17,8 +17,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-#include <utility>
-#include <vector>
 
 namespace mlpk {
 namespace {
