@@ -7,6 +7,8 @@
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -42,6 +44,17 @@ constexpr std::uint64_t kMaxListLength = 0xffff;
 
 thread_local std::size_t this_participant = 0;
 
+// fork() copies only the thread that calls it: in the child a helper that was running is gone,
+// and its pool would wait for it forever. Children count their forks here (one handler for the
+// process); a pool made before the last fork runs every task on its caller from then on, and is
+// left unfreed rather than waited for when it is destroyed.
+std::atomic<unsigned> forks{0};
+unsigned forks_so_far() {
+  static const int registered = pthread_atfork(nullptr, nullptr, [] { forks.fetch_add(1); });
+  static_cast<void>(registered);
+  return forks.load(std::memory_order_relaxed);
+}
+
 struct alignas(kApart) Padded {
   std::atomic<std::uint64_t> value{0};
 };
@@ -69,7 +82,10 @@ struct Parallel::Crew {
   explicit Crew(std::size_t threads)
       : threads(threads), arena(static_cast<int>(threads)), lists(threads), helpers(threads) {}
 
+  bool forked() const { return forks_so_far() != born; }
+
   const std::size_t threads;
+  const unsigned born = forks_so_far();
   tbb::task_arena arena;
   tbb::task_group group;  // the helper loops
 
@@ -214,11 +230,13 @@ Parallel::Parallel(std::size_t threads) : threads_(threads == 0 ? default_thread
   if (threads_ > 1) crew_ = std::make_unique<Crew>(threads_);
 }
 
-Parallel::~Parallel() = default;
+Parallel::~Parallel() {
+  if (crew_ && crew_->forked()) static_cast<void>(crew_.release());  // see forks_so_far()
+}
 
 void Parallel::run(std::size_t count, TaskRef task) {
   if (count == 0) return;
-  if (!crew_ || count == 1) {
+  if (!crew_ || count == 1 || crew_->forked()) {
     for (std::size_t i = 0; i < count; ++i) task(i);
     return;
   }

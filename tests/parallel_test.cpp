@@ -1,13 +1,19 @@
 // Parallel (core/parallel.hpp): every task runs exactly once, its writes are seen by the caller
 // when run() returns, a task's exception reaches the caller, and nothing blocks when its helper
-// loops stop for want of work, are not started yet, or compete with another pool's.
+// loops stop for want of work, are not started yet, compete with another pool's, or were left
+// behind by fork().
 #include "parallel.hpp"
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstddef>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -92,6 +98,35 @@ TEST(Parallel, DestroyedRightAfterARun) {
   for (int i = 0; i < 200; ++i) {
     Parallel pool(4);
     ASSERT_EQ(run_counts(pool, 4), std::vector<int>(4, 1));
+  }
+}
+
+TEST(Parallel, AChildForkedRightAfterARunRunsAndDestroysThePoolAlone) {
+  // fork() right after a run, while the helper still spins: the child has no helper thread. It
+  // must run its tasks on its own and destroy the pool without waiting for one.
+  for (int i = 0; i < 5; ++i) {
+    auto pool = std::make_unique<Parallel>(2);
+    ASSERT_EQ(run_counts(*pool, 2), std::vector<int>(2, 1));
+    const pid_t child = fork();
+    ASSERT_NE(child, -1);
+    if (child == 0) {
+      const bool ok = run_counts(*pool, 4) == std::vector<int>(4, 1);
+      pool.reset();
+      _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    pid_t done = 0;
+    for (int waited_ms = 0; done == 0 && waited_ms < 20000; waited_ms += 10) {
+      done = waitpid(child, &status, WNOHANG);
+      if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (done == 0) {
+      kill(child, SIGKILL);
+      waitpid(child, &status, 0);
+      FAIL() << "the forked child hung for 20 s";
+    }
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's tasks did not each run once";
   }
 }
 
