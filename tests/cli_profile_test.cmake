@@ -46,6 +46,13 @@ file(READ ${WORK}/adam.json adam_profile)
 if(NOT adam_profile MATCHES "\"optimizer\": \"adam\"")
   message(FATAL_ERROR "the profile's JSON does not name its optimizer: ${adam_profile}")
 endif()
+# The most steps `mlpk profile` keeps (200), three layers (two owned) and Adam: storage sized for
+# every record (the last steps of this run were dropped before).
+expect_ok(${MLPK} profile --layers 200-256-128-10 --batch-size 32 --optimizer adam --threads 2 --warmup 0
+          --steps 200 --seconds 0 --json ${WORK}/long.json)
+if(out MATCHES "dropped")
+  message(FATAL_ERROR "mlpk profile dropped records of 200 steps:\n${out}")
+endif()
 expect_error("unknown optimizer 'rmsprop'" ${MLPK} profile --optimizer rmsprop)
 expect_error("--backend: an empty name" ${MLPK} profile --backend highway,,onednn)
 expect_error("--backend: 'reference' is named twice" ${MLPK} profile --backend reference,reference)
