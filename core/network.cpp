@@ -476,19 +476,12 @@ void Network::forward_owned(std::size_t l, const WeightCut& cut, MatrixView z, M
   parallel_->for_each(rows.count(), [&](std::size_t t) {
     const OutputBlock o = rows.block(t);
     const MatrixView zb = z.block(o.row, 0, o.rows, o.cols), ab = a.block(o.row, 0, o.rows, o.cols);
-    for (std::size_t k = 1; k < cut.k_blocks; ++k) {
-      const ConstMatrixView pk = partial(k).block(o.row, 0, o.rows, o.cols);
-      const CallScope call(op, t, Kernel::axpy, 1, o.rows * o.cols, 0);
-      // Whole rows of packed tensors: one span. axpy with alpha 1 adds exactly.
-      backend_->axpy(1.0f, {pk.data, o.rows * o.cols}, {zb.data, o.rows * o.cols});
-    }
+    std::array<ConstMatrixView, kOwnedBlocks - 1> others;
+    for (std::size_t k = 1; k < cut.k_blocks; ++k) others[k - 1] = partial(k).block(o.row, 0, o.rows, o.cols);
     {
-      const CallScope call(op, t, Kernel::add_bias, o.rows, o.cols, 0);
-      backend_->add_bias(bias(l), zb);
-    }
-    if (g != Activation::identity) {
-      const CallScope call(op, t, Kernel::activation_forward, o.rows, o.cols, 0, Trans::N, Trans::N, g);
-      backend_->activation_forward(g, zb, ab);
+      const CallScope call(op, t, Kernel::sum_bias_activation, o.rows, o.cols, cut.k_blocks - 1,
+                           Trans::N, Trans::N, g);
+      backend_->sum_bias_activation({others.data(), cut.k_blocks - 1}, bias(l), g, zb, ab);
     }
     if (mask) {
       const CallScope call(op, t, Kernel::dropout_forward, o.rows, o.cols, 0);

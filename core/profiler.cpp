@@ -61,8 +61,7 @@ std::string_view to_string(Kernel kernel) {
     case Kernel::dropout_backward: return "dropout_backward";
     case Kernel::loss_value: return "loss_value";
     case Kernel::optimizer_loop: return "optimizer_loop";
-    case Kernel::add_bias: return "add_bias";
-    case Kernel::activation_forward: return "activation_forward";
+    case Kernel::sum_bias_activation: return "sum_bias_activation";
     case Kernel::gather: return "gather";
     case Kernel::none: return "none";
   }
@@ -90,8 +89,10 @@ KernelCost kernel_cost(const KernelCall& c) {
     case Kernel::dropout_forward:                                    // reads X, writes Y
     case Kernel::dropout_backward: return {mn, f * 2.0 * mn};
     case Kernel::optimizer_loop: return {4.0 * n, f * 5.0 * n};      // momentum: g w v, writes w v
-    case Kernel::add_bias: return {mn, f * (2.0 * mn + n)};       // reads Z and b, writes Z
-    case Kernel::activation_forward: return {mn, f * 2.0 * mn};   // reads Z, writes A
+    case Kernel::sum_bias_activation: {  // reads Z, the k partials and b; writes Z and A
+      const bool activated = c.activation != Activation::identity;
+      return {(k + 1.0 + (activated ? 1.0 : 0.0)) * mn, f * ((k + 2.0 + (activated ? 1.0 : 0.0)) * mn + n)};
+    }
     case Kernel::gather: return {0.0, f * 2.0 * mn};              // reads rows of X, writes the copy
     case Kernel::none: return {};
   }

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 
 #include <array>
+#include <bit>
 #include <memory>
 #include <sstream>
 
@@ -403,6 +404,55 @@ TEST_P(Conformance, DenseForwardMatchesComposedKernels) {
   }
 }
 
+TEST_P(Conformance, SumBiasActivationIsTheComposedKernelsBitForBit) {
+  // The epilogue of a product summed from partials over blocks of its depth: the same sums in the
+  // same order as axpy, add_bias and activation_forward of this backend (which the tests above
+  // hold to the reference), so a Network gets the same bits whichever it calls.
+  for (Activation g : kAllActivations) {
+    if (!backend_->supports(g)) continue;
+    for (std::array<std::size_t, 2> shape : {std::array<std::size_t, 2>{1, 1}, {17, 3}, {129, 17}, {64, 256}})
+      for (std::size_t count : {0, 1, 2})
+        for (std::size_t pad : kPads)
+          for (bool in_place : {false, true}) {
+            const auto [rows, cols] = shape;
+            SCOPED_TRACE(std::string(to_string(g)) + " " + std::to_string(rows) + "x" + std::to_string(cols) +
+                         " partials " + std::to_string(count) + " pad " + std::to_string(pad) +
+                         (in_place ? " in place" : ""));
+            std::vector<GuardedMatrix> partials;
+            std::vector<ConstMatrixView> views;
+            for (std::size_t k = 0; k < count; ++k) partials.emplace_back(rows, cols, pad).fill(rows + cols + k, -3.0f, 3.0f);
+            for (const GuardedMatrix& p : partials) views.push_back(p.view());
+            const auto bias = random_vector(cols, rows * cols);
+            GuardedMatrix z(rows, cols, pad), a(rows, cols, pad);
+            z.fill(rows * cols + 7, -3.0f, 3.0f);
+            GuardedMatrix z_composed = z, a_composed = a;
+            backend_->sum_bias_activation(views, bias, g, z.view(), in_place ? z.view() : a.view());
+            for (const ConstMatrixView& p : views)
+              for (std::size_t i = 0; i < rows; ++i)
+                backend_->axpy(1.0f, {p.row(i), cols}, {z_composed.view().row(i), cols});
+            backend_->add_bias(bias, z_composed.view());
+            GuardedMatrix& a_expected = in_place ? z_composed : a_composed;
+            if (!(in_place && g == Activation::identity))
+              backend_->activation_forward(g, z_composed.view(), a_expected.view());
+            const GuardedMatrix& a_got = in_place ? z : a;
+            ASSERT_TRUE(z.guards_intact() && a.guards_intact()) << "wrote outside its output views";
+            std::size_t differ = 0;
+            for (std::size_t i = 0; i < rows; ++i)
+              for (std::size_t j = 0; j < cols; ++j) {
+                const bool a_same = std::bit_cast<std::uint32_t>(a_got.at(i, j)) ==
+                                    std::bit_cast<std::uint32_t>(a_expected.at(i, j));
+                const bool z_same = in_place || std::bit_cast<std::uint32_t>(z.at(i, j)) ==
+                                                    std::bit_cast<std::uint32_t>(z_composed.at(i, j));
+                if ((!a_same || !z_same) && ++differ <= 3)
+                  ADD_FAILURE() << "at (" << i << "," << j << "): Z " << z.at(i, j) << " against "
+                                << z_composed.at(i, j) << ", A " << a_got.at(i, j) << " against "
+                                << a_expected.at(i, j);
+              }
+            EXPECT_EQ(differ, 0u);
+          }
+  }
+}
+
 TEST_P(Conformance, DenseBackwardActivationMatchesComposedKernels) {
   for (Activation g : kAllActivations) {
     if (!backend_->supports(g)) continue;
@@ -457,6 +507,11 @@ TEST_P(Conformance, RejectsWrongShapesWithTheSameMessages) {
               testing::ThrowsMessage<Error>(testing::HasSubstr("bias has 2 entries but Z has 3 columns")));
   EXPECT_THAT([&] { backend_->activation_forward(Activation::relu, m23, m33); },
               testing::ThrowsMessage<Error>(testing::HasSubstr("A is 3x3 but Z is 2x3")));
+  const ConstMatrixView partials23[] = {m23}, partials33[] = {m33};
+  EXPECT_THAT([&] { backend_->sum_bias_activation(partials33, std::span<const float>(buffer, 3), Activation::relu, m23, m23); },
+              testing::ThrowsMessage<Error>(testing::HasSubstr("sum_bias_activation: P is 3x3 but Z is 2x3")));
+  EXPECT_THAT([&] { backend_->sum_bias_activation(partials23, std::span<const float>(buffer, 2), Activation::relu, m23, m23); },
+              testing::ThrowsMessage<Error>(testing::HasSubstr("bias has 2 entries but Z has 3 columns")));
   EXPECT_THAT([&] { backend_->column_sums(m23, 1, 0, std::span<float>(buffer, 2)); },
               testing::ThrowsMessage<Error>(testing::HasSubstr("sums has 2 entries but X has 3 columns")));
   EXPECT_THAT([&] { backend_->axpy(1, std::span<const float>(buffer, 2), std::span<float>(buffer, 3)); },

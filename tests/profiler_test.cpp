@@ -99,8 +99,8 @@ TEST(Profiler, RecordsAccountForTheMeasuredStep) {
 
 TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
   // One thread on a block-invariant backend. W of layers 1 and 2 (784 x 512, 512 x 256) is owned
-  // (cut_weights): their forward is two products over 392 and 256 rows of W, summed with axpy,
-  // then the bias and the activation; layer 3's W (256 x 10) is small: one dense_forward.
+  // (cut_weights): their forward is two products over 392 and 256 rows of W, then one pass that
+  // sums them, adds the bias and activates; layer 3's W (256 x 10) is small: one dense_forward.
   Network net = main_network(create_backend(first_backend()), 1);
   const Batch b = main_batch(128);
   Sgd sgd(1e-3f);
@@ -111,11 +111,9 @@ TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
   // FLOPs: 2 a multiply-add; a sum, bias, activation and its derivative 1 an element each.
   EXPECT_EQ(row(s, Op::forward, 0, Kernel::gemm).flops, 2.0 * 128 * 784 * 512);
   EXPECT_EQ(row(s, Op::forward, 0, Kernel::gemm).calls, 2u);
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::axpy).flops, 2.0 * 128 * 512);
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::add_bias).flops, 128.0 * 512);
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::activation_forward).flops, 128.0 * 512);
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::sum_bias_activation).flops, 3.0 * 128 * 512);
   EXPECT_EQ(row(s, Op::forward, 1, Kernel::gemm).flops, 33554432.0);
-  EXPECT_EQ(row(s, Op::forward, 1, Kernel::axpy).flops, 65536.0);
+  EXPECT_EQ(row(s, Op::forward, 1, Kernel::sum_bias_activation).flops, 3.0 * 128 * 256);
   EXPECT_EQ(row(s, Op::forward, 2, Kernel::dense_forward).flops, 657920.0);
   EXPECT_EQ(row(s, Op::weight_gradient, 0, Kernel::gemm).flops, 102760448.0);
   EXPECT_EQ(row(s, Op::weight_gradient, 0, Kernel::gemm).calls, 2u);  // the forward's blocks of W
@@ -128,12 +126,11 @@ TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
   EXPECT_EQ(row(s, Op::output_gradient, 2, Kernel::column_sums).flops, 1280.0);
   // SGD is axpy over the 535,818 parameters: W and b of each layer, without the padding between.
   EXPECT_EQ(row(s, Op::update, -1, Kernel::axpy).flops, 2.0 * 535818);
-  EXPECT_EQ(s.flops_per_step, 309625376.0 + 2 * 65536 + 2 * 32768 - 2 * 6);
+  EXPECT_EQ(s.flops_per_step, 309625376.0 + 65536 + 32768 - 2 * 6);
   // Bytes: layer 1's two products each read 128 x 392 of X and 392 x 512 of W and write 128 x
-  // 512; the sum reads the second partial and Z and writes Z.
+  // 512; the epilogue reads Z, the second partial and b and writes Z and A.
   EXPECT_EQ(row(s, Op::forward, 0, Kernel::gemm).bytes, 2 * 4.0 * (128 * 392 + 392 * 512 + 128 * 512));
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::axpy).bytes, 4.0 * 3 * 128 * 512);
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::add_bias).bytes, 4.0 * (2 * 128 * 512 + 512));
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::sum_bias_activation).bytes, 4.0 * (4 * 128 * 512 + 512));
   // The copy of X into the network, one panel per row block of W: bytes only, against DRAM.
   const KernelSummary& copy = row(s, Op::input_copy, -1, Kernel::gather);
   EXPECT_EQ(copy.calls, 2u);
@@ -191,9 +188,13 @@ class SpinningBackend : public Backend {
   void do_gemm(Trans, Trans, float, ConstMatrixView, ConstMatrixView, float, MatrixView) override {
     spin(Kernel::gemm, kGemm);
   }
-  void do_add_bias(std::span<const float>, MatrixView) override { spin(Kernel::add_bias, kSmall); }
+  void do_add_bias(std::span<const float>, MatrixView) override { spin(Kernel::none, kSmall); }
   void do_activation_forward(Activation, ConstMatrixView, MatrixView) override {
-    spin(Kernel::activation_forward, kSmall);
+    spin(Kernel::none, kSmall);
+  }
+  void do_sum_bias_activation(std::span<const ConstMatrixView>, std::span<const float>, Activation,
+                              MatrixView, MatrixView) override {
+    spin(Kernel::sum_bias_activation, kSmall);
   }
   void do_activation_backward(Activation, ConstMatrixView, ConstMatrixView, ConstMatrixView,
                               MatrixView) override {
@@ -252,8 +253,7 @@ TEST(Profiler, SpinningKernelsAreAttributedKernelByKernelAndThreadByThread) {
       {Kernel::column_sums, SpinningBackend::kSmall},
       {Kernel::loss_gradient, SpinningBackend::kSmall},
       {Kernel::axpy, SpinningBackend::kSmall},
-      {Kernel::add_bias, SpinningBackend::kSmall},
-      {Kernel::activation_forward, SpinningBackend::kSmall}};
+      {Kernel::sum_bias_activation, SpinningBackend::kSmall}};
   // Thread by thread, the profiler's calls are the backend's own log, in order: the same kernels,
   // each lasting at least its spin and at least what the kernel measured inside, and (the median
   // of them) little more.
@@ -294,8 +294,8 @@ TEST(Profiler, SpinningKernelsAreAttributedKernelByKernelAndThreadByThread) {
   EXPECT_EQ(forward1.cores, 2u);
   EXPECT_GE(forward1.seconds, 3 * 400e-6);
   EXPECT_GE(forward1.mean_call_seconds, 400e-6);
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::axpy).calls, 3u * 2u);
-  EXPECT_EQ(row(s, Op::forward, 0, Kernel::activation_forward).cores, 2u);
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::sum_bias_activation).calls, 3u * 2u);
+  EXPECT_EQ(row(s, Op::forward, 0, Kernel::sum_bias_activation).cores, 2u);
   const KernelSummary& forward3 = row(s, Op::forward, 2, Kernel::dense_forward);
   EXPECT_EQ(forward3.calls, 3u * 2u);
   EXPECT_EQ(forward3.cores, 2u);

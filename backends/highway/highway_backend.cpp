@@ -92,6 +92,10 @@ class HighwayBackend final : public Backend {
                         Activation g, MatrixView z, MatrixView a) override {
     k_.dense_forward(x, w, bias.data(), g, z, a);
   }
+  void do_sum_bias_activation(std::span<const ConstMatrixView> partials, std::span<const float> bias,
+                              Activation g, MatrixView z, MatrixView a) override {
+    k_.sum_bias_activation(partials.data(), partials.size(), bias.data(), g, z, a);
+  }
   void do_dense_backward_activation(Activation g, ConstMatrixView z, ConstMatrixView a,
                                     ConstMatrixView da, MatrixView dz,
                                     std::span<float> bias_grad) override {

@@ -35,6 +35,9 @@ struct KernelTable {
   void (*dense_forward)(ConstMatrixView x, ConstMatrixView w, const float* bias, Activation g,
                         MatrixView z, MatrixView a);
   void (*add_bias)(const float* bias, MatrixView z);
+  // Z = ((Z + P[0]) + ...) + bias, A = g(Z): Backend::sum_bias_activation over `count` partials.
+  void (*sum_bias_activation)(const ConstMatrixView* partials, std::size_t count, const float* bias,
+                              Activation g, MatrixView z, MatrixView a);
   void (*activation_forward)(Activation g, ConstMatrixView z, MatrixView a);
   void (*activation_backward)(Activation g, ConstMatrixView z, ConstMatrixView a,
                               ConstMatrixView da, MatrixView dz);

@@ -49,6 +49,7 @@ const KernelTable* GetKernelTable() {
       &Gemm,
       &DenseForward,
       &AddBias,
+      &SumBiasActivation,
       &ActivationForwardAll,
       &ActivationBackwardAll,
       &DenseBackwardActivation,

@@ -5,8 +5,8 @@
 // then they call the protected virtual `do_*` member that a backend implements. A backend may
 // therefore assume valid, non-empty arguments.
 //
-// The fused kernels (dense_forward, dense_backward_activation) have defaults that compose the
-// simple ones, and adam_update and dropout_forward have plain loops (dropout_backward is
+// The fused kernels (dense_forward, sum_bias_activation, dense_backward_activation) have defaults
+// that compose the simple ones, and adam_update and dropout_forward have plain loops (dropout_backward is
 // dropout_forward's product), so a new backend is correct with the simple kernels alone, and
 // fast when it overrides the others.
 //
@@ -133,6 +133,13 @@ class Backend {
   void dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,
                      Activation g, MatrixView z, MatrixView a);
 
+  // Z = ((Z + P[0]) + P[1] ...) + bias, then A = g(Z), in one pass: the epilogue of a product
+  // computed as partial products over blocks of its depth, Z holding the first. Every P has Z's
+  // shape; A may be Z (in place). The same sums, in the same order, as axpy(1, P[i], Z) for each
+  // P, then add_bias, then activation_forward.
+  void sum_bias_activation(std::span<const ConstMatrixView> partials, std::span<const float> bias,
+                           Activation g, MatrixView z, MatrixView a);
+
   // dZ = dA * g'(Z) and bias_grad = sum over rows of dZ, in one call. dZ may be dA.
   void dense_backward_activation(Activation g, ConstMatrixView z, ConstMatrixView a,
                                  ConstMatrixView da, MatrixView dz, std::span<float> bias_grad);
@@ -154,6 +161,9 @@ class Backend {
   virtual void do_dense_backward_activation(Activation g, ConstMatrixView z, ConstMatrixView a,
                                             ConstMatrixView da, MatrixView dz,
                                             std::span<float> bias_grad);
+  virtual void do_sum_bias_activation(std::span<const ConstMatrixView> partials,
+                                      std::span<const float> bias, Activation g, MatrixView z,
+                                      MatrixView a);
   // Default: a plain loop, which the compiler vectorizes for the baseline instruction set.
   virtual void do_adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
                               std::span<float> m, std::span<float> s);

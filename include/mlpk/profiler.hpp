@@ -56,8 +56,8 @@ enum class Kernel : std::uint8_t {
   dropout_backward,
   loss_value,      // core: the loss of a batch
   optimizer_loop,  // core: an optimizer's own loop (momentum, SGD with weight decay)
-  add_bias,            // a layer whose product was cut along its reduction (owned weights)
-  activation_forward,  // gets its bias and activation after the sum of its partial products
+  sum_bias_activation,  // a layer whose product was cut along its reduction (owned weights):
+                        // its k other partial products summed into Z, the bias, the activation
   gather,          // core: rows of the caller's X copied and checked finite (no FLOPs)
   none,            // driver time
 };
@@ -65,8 +65,9 @@ std::string_view to_string(Kernel kernel);
 
 // One kernel call, on the thread that ran it. Shapes: gemm computes an m x n output over a
 // reduction of k; dense_forward is the gemm of its m x n output over k plus bias and
-// activation; element-wise and column kernels work on m x n (k = 0); axpy, adam_update and
-// optimizer_loop on n elements (m = 1).
+// activation; element-wise and column kernels work on m x n (k = 0; sum_bias_activation's k is
+// the number of partial products it adds to Z); axpy, adam_update and optimizer_loop on n
+// elements (m = 1).
 struct KernelCall {
   std::int64_t start_ns = 0;     // since the profiler was created
   std::int64_t duration_ns = 0;
