@@ -185,7 +185,8 @@ void Backend::sum_bias_activation(std::span<const ConstMatrixView> partials,
                                   std::span<const float> bias, Activation g, MatrixView z,
                                   MatrixView a) {
   require_supported(g, "sum_bias_activation");
-  for (const ConstMatrixView& p : partials) require_same_shape("sum_bias_activation", "Z", z, "P", p);
+  for (const ConstMatrixView& p : partials)
+    require_same_shape("sum_bias_activation", "Z", z, "P", p);
   require_same_shape("sum_bias_activation", "Z", z, "A", a);
   require_length("sum_bias_activation", "bias", bias.size(), z.cols, "Z");
   if (z.size() == 0) return;
@@ -199,7 +200,8 @@ void Backend::do_sum_bias_activation(std::span<const ConstMatrixView> partials,
     if (p.contiguous() && z.contiguous())  // one span: narrow rows still fill whole vectors
       do_axpy(1.0f, {p.data, p.size()}, {z.data, z.size()});
     else
-      for (std::size_t i = 0; i < z.rows; ++i) do_axpy(1.0f, {p.row(i), p.cols}, {z.row(i), z.cols});
+      for (std::size_t i = 0; i < z.rows; ++i)
+        do_axpy(1.0f, {p.row(i), p.cols}, {z.row(i), z.cols});
   }
   do_add_bias(bias, z);
   if (g != Activation::identity || a.data != z.data) do_activation_forward(g, z, a);

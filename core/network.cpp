@@ -477,7 +477,8 @@ void Network::forward_owned(std::size_t l, const WeightCut& cut, MatrixView z, M
     const OutputBlock o = rows.block(t);
     const MatrixView zb = z.block(o.row, 0, o.rows, o.cols), ab = a.block(o.row, 0, o.rows, o.cols);
     std::array<ConstMatrixView, kOwnedBlocks - 1> others;
-    for (std::size_t k = 1; k < cut.k_blocks; ++k) others[k - 1] = partial(k).block(o.row, 0, o.rows, o.cols);
+    for (std::size_t k = 1; k < cut.k_blocks; ++k)
+      others[k - 1] = partial(k).block(o.row, 0, o.rows, o.cols);
     {
       const CallScope call(op, t, Kernel::sum_bias_activation, o.rows, o.cols, cut.k_blocks - 1,
                            Trans::N, Trans::N, g);

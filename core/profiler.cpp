@@ -90,8 +90,8 @@ KernelCost kernel_cost(const KernelCall& c) {
     case Kernel::dropout_backward: return {mn, f * 2.0 * mn};
     case Kernel::optimizer_loop: return {4.0 * n, f * 5.0 * n};      // momentum: g w v, writes w v
     case Kernel::sum_bias_activation: {  // reads Z, the k partials and b; writes Z and A
-      const bool activated = c.activation != Activation::identity;
-      return {(k + 1.0 + (activated ? 1.0 : 0.0)) * mn, f * ((k + 2.0 + (activated ? 1.0 : 0.0)) * mn + n)};
+      const double activated = c.activation == Activation::identity ? 0.0 : 1.0;
+      return {(k + 1.0 + activated) * mn, f * ((k + 2.0 + activated) * mn + n)};
     }
     case Kernel::gather: return {0.0, f * 2.0 * mn};              // reads rows of X, writes the copy
     case Kernel::none: return {};

@@ -109,15 +109,15 @@ std::vector<Panel> roofline(const ProfileRun& run) {
 }  // namespace
 
 // Every operation's tasks, at most max(4, threads) each (WorkSplit, WeightCut): a layer's forward
-// runs up to five kernels a task (an owned W's partial product, then the sum, bias, activation and
-// dropout; that is two operations), its backward up to four, and the update one range of its W
-// and one of its b a task. Operation records: a layer's forward (two), weight and input
+// runs up to three kernels a task (an owned W's partial product, then the partials' sum with bias
+// and activation, and dropout; that is two operations), its backward up to four, and the update
+// one range of its W and one of its b a task. Operation records: a layer's forward (two), weight and input
 // gradients, and a step's input copy, loss, output gradient and update, each with the driver's
 // time before it, and the driver's time at each phase's start and end (four phases) and at the
 // step's end.
 std::unique_ptr<Profiler> profiler_for(const Network& net, std::size_t steps) {
   const std::size_t tasks = std::max<std::size_t>(4, net.threads());
-  const std::size_t calls = net.num_layers() * tasks * (5 + 4 + 2) + 8;
+  const std::size_t calls = net.num_layers() * tasks * (3 + 4 + 2) + 8;
   const std::size_t ops = 2 * (4 * net.num_layers() + 4) + 2 * 4 + 1;
   return std::make_unique<Profiler>(calls * (steps + 1), ops * (steps + 1), steps + 1);
 }

@@ -6,9 +6,9 @@
 // therefore assume valid, non-empty arguments.
 //
 // The fused kernels (dense_forward, sum_bias_activation, dense_backward_activation) have defaults
-// that compose the simple ones, and adam_update and dropout_forward have plain loops (dropout_backward is
-// dropout_forward's product), so a new backend is correct with the simple kernels alone, and
-// fast when it overrides the others.
+// that compose the simple ones, and adam_update and dropout_forward have plain loops
+// (dropout_backward is dropout_forward's product), so a new backend is correct with the simple
+// kernels alone, and fast when it overrides the others.
 //
 // Threads: kernels may be called from several threads at once on disjoint outputs; a backend
 // that keeps caches must guard them.
