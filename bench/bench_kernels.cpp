@@ -125,6 +125,19 @@ void register_elementwise(const std::string& spec) {
     }
     set_bytes(state, 2.0 * sizeof(float) * 128 * 10);
   })->Unit(benchmark::kMicrosecond);
+  // An owned layer's forward epilogue, Z = (Z + P) + b, A = relu(Z): the fused kernel, and the
+  // three kernels it replaces (the same bits), in one run so that their ratio is of one state.
+  add("SumBiasActivation/relu", 4 * f, [](Backend& b, MatrixView a, MatrixView p, MatrixView z,
+                                          std::span<float> bias) {
+    const ConstMatrixView partials[] = {p};
+    b.sum_bias_activation(partials, bias, Activation::relu, z, a);
+  });
+  add("SumBiasActivationComposed/relu", 7 * f, [](Backend& b, MatrixView a, MatrixView p, MatrixView z,
+                                                  std::span<float> bias) {
+    b.axpy(1.0f, {p.data, p.size()}, {z.data, z.size()});
+    b.add_bias(bias, z);
+    b.activation_forward(Activation::relu, z, a);
+  });
   add("ColumnSums", f, [](Backend& b, MatrixView x, MatrixView, MatrixView, std::span<float> bias) {
     b.column_sums(x, 1.0f, 0.0f, bias);
   });

@@ -236,32 +236,29 @@ inline void Axpy(float alpha, const float* x, float* y, std::size_t n) {
 
 // Backend::sum_bias_activation: each vector of Z is loaded once, summed with the partials' and
 // the bias (Add(z, p) is axpy's MulAdd(1, p, z): the same bits), stored, and activated.
+// Element-wise g only: softmax, which needs whole summed rows, is the Backend's composition.
 inline void SumBiasActivation(const ConstMatrixView* partials, std::size_t count, const float* bias,
                               Activation g, MatrixView z, MatrixView a) {
   const hn::ScalableTag<float> d;
-  if (g == Activation::softmax) {  // needs whole summed rows
-    for (std::size_t k = 0; k < count; ++k)
-      for (std::size_t i = 0; i < z.rows; ++i) Axpy(1.0f, partials[k].row(i), z.row(i), z.cols);
-    AddBias(bias, z);
-    ActivationForwardAll(g, z, a);
-    return;
-  }
   const bool in_place = a.data == z.data;
   WithActivation(g, [&]<Activation G>() {
-    for (std::size_t i = 0; i < z.rows; ++i) {
-      float* zr = z.row(i);
-      float* ar = a.row(i);
-      ForEachVector(d, z.cols, [&]<bool kFull>(std::size_t j, std::size_t n) {
-        auto v = LoadPart<kFull>(d, zr + j, n);
-        for (std::size_t k = 0; k < count; ++k) v = hn::Add(v, LoadPart<kFull>(d, partials[k].row(i) + j, n));
-        v = hn::Add(v, LoadPart<kFull>(d, bias + j, n));
-        if (G == Activation::identity && in_place) {
-          StorePart<kFull>(d, v, zr + j, n);
-        } else {
-          if (!in_place) StorePart<kFull>(d, v, zr + j, n);
-          StorePart<kFull>(d, ActivationForward<G>(d, v), ar + j, n);
-        }
-      });
+    if constexpr (G != Activation::softmax) {
+      for (std::size_t i = 0; i < z.rows; ++i) {
+        float* zr = z.row(i);
+        float* ar = a.row(i);
+        ForEachVector(d, z.cols, [&]<bool kFull>(std::size_t j, std::size_t n) {
+          auto v = LoadPart<kFull>(d, zr + j, n);
+          for (std::size_t k = 0; k < count; ++k)
+            v = hn::Add(v, LoadPart<kFull>(d, partials[k].row(i) + j, n));
+          v = hn::Add(v, LoadPart<kFull>(d, bias + j, n));
+          if (G == Activation::identity && in_place) {
+            StorePart<kFull>(d, v, zr + j, n);
+          } else {
+            if (!in_place) StorePart<kFull>(d, v, zr + j, n);
+            StorePart<kFull>(d, ActivationForward<G>(d, v), ar + j, n);
+          }
+        });
+      }
     }
   });
 }

@@ -94,7 +94,10 @@ class HighwayBackend final : public Backend {
   }
   void do_sum_bias_activation(std::span<const ConstMatrixView> partials, std::span<const float> bias,
                               Activation g, MatrixView z, MatrixView a) override {
-    k_.sum_bias_activation(partials.data(), partials.size(), bias.data(), g, z, a);
+    if (g == Activation::softmax)  // a row's sum is needed whole: the three kernels, in order
+      Backend::do_sum_bias_activation(partials, bias, g, z, a);
+    else
+      k_.sum_bias_activation(partials.data(), partials.size(), bias.data(), g, z, a);
   }
   void do_dense_backward_activation(Activation g, ConstMatrixView z, ConstMatrixView a,
                                     ConstMatrixView da, MatrixView dz,
