@@ -565,7 +565,7 @@ ConstMatrixView Network::output_gradient() const {
 }
 
 void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient, std::size_t batch_rows,
-                            const GradientsReady* ready) {
+                            const GradientsReady* ready, float sgd_rate) {
   std::optional<PhaseScope> phase(std::in_place, profiler_, Phase::loss);
   // prefetch_next_batch's hint holds for this backward only, whatever happens in it.
   const ConstMatrixView next_x = next_x_;
@@ -604,12 +604,15 @@ void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient, std::
     const ConstMatrixView dz = dz_[l].view().top_rows(n);
     const ConstMatrixView w = weights(l);
     // dW = A[l-1]^T dZ: every task reduces over the whole batch for its block of dW; an owned
-    // W's blocks are those of the forward's tasks.
-    MatrixView dw{grads_.data() + weight_offset_[l], w.rows, w.cols};
+    // W's blocks are those of the forward's tasks. Under a folded SGD step the product is
+    // W - rate dW, into W, after dA[l-1] has read the old W.
+    const bool fold = sgd_rate > 0.0f;
+    const MatrixView dw = fold ? weights(l) : MatrixView{grads_.data() + weight_offset_[l], w.rows, w.cols};
+    const float dw_alpha = fold ? -sgd_rate : 1.0f, dw_beta = fold ? 1.0f : 0.0f;
     const WeightCut cut = weight_cut(l);
     const WorkSplit dw_split =
         cut.owned() ? cut.split() : split_output(w.rows, w.cols, n, true, true, max_tasks);
-    {
+    const auto weight_gradient = [&] {
       const OpScope dw_op(profiler_, Op::weight_gradient, l, dw_split.count());
       parallel_->for_each(dw_split.count(), [&](std::size_t t) {
         // Task p of the copy gathers panel p of X, and task p of this product runs on the same
@@ -620,12 +623,14 @@ void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient, std::
           prefetch_rows(next_x.block(0, col, next_x.rows, std::min(next_x.cols - col, input_panel_cols_)), next);
         }
         const OutputBlock o = dw_split.block(t);
-        const CallScope call(dw_op, t, Kernel::gemm, o.rows, o.cols, n, Trans::T, Trans::N);
-        backend_->gemm(Trans::T, Trans::N, 1.0f, layer_input(l, o.row, o.rows),
-                       dz.block(0, o.col, n, o.cols), 0.0f, dw.block(o.row, o.col, o.rows, o.cols));
+        const CallScope call(dw_op, t, Kernel::gemm, o.rows, o.cols, n, Trans::T, Trans::N,
+                             Activation::identity, fold);
+        backend_->gemm(Trans::T, Trans::N, dw_alpha, layer_input(l, o.row, o.rows),
+                       dz.block(0, o.col, n, o.cols), dw_beta, dw.block(o.row, o.col, o.rows, o.cols));
       });
-    }
-    if (ready != nullptr) (*ready)(layer_gradients(l));  // db[l] was finished with dA[l]
+      if (ready != nullptr) (*ready)(layer_gradients(l));  // db[l] was finished with dA[l]
+    };
+    if (!fold || l == 0) weight_gradient();
     if (l == 0) {
       if (input_gradient != nullptr) {  // dX = dZ[0] W[0]^T, cut as the dA products
         const MatrixView dx = *input_gradient;
@@ -641,47 +646,65 @@ void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient, std::
     // dA[l-1] = dZ W^T (through layer l-1's dropout mask, if it had one), turned into dZ[l-1] in
     // place, with db[l-1] reduced while it is hot. A block of columns holds every row, so its
     // bias gradient is complete; softmax couples the columns of a row, so it is cut by rows and
-    // finished after.
-    MatrixView da = dz_[l - 1].view().top_rows(n);
-    const std::optional<DropoutMask> mask = dropout_mask(l - 1);
-    const Activation g = architecture_.layers[l - 1].activation;
-    const ConstMatrixView z = pre_activation(l - 1), a = activation(l - 1);
-    std::span<float> db{grads_.data() + bias_offset_[l - 1], da.cols};
-    const bool row_coupled = g == Activation::softmax;
-    // An owned W's row block is read by the task that owns it: dA's columns follow W's rows.
-    const bool owned = cut.owned() && !row_coupled;
-    const WorkSplit da_split =
-        split_output(n, w.rows, w.cols, row_coupled, !row_coupled, max_tasks);
-    const std::size_t da_tasks = owned ? cut.count() : da_split.count();
-    const OpScope da_op(profiler_, Op::input_gradient, l - 1, da_tasks);
-    parallel_->for_each(da_tasks, [&](std::size_t t) {
-      const OutputBlock o = owned ? cut.input_gradient_block(t, n) : da_split.block(t);
-      if (o.cols == 0) return;
-      const MatrixView da_block = da.block(o.row, o.col, o.rows, o.cols);
-      {
-        const CallScope call(da_op, t, Kernel::gemm, o.rows, o.cols, w.cols, Trans::N, Trans::T);
-        backend_->gemm(Trans::N, Trans::T, 1.0f, dz.block(o.row, 0, o.rows, dz.cols),
-                       w.block(o.col, 0, o.cols, w.cols), 0.0f, da_block);
-      }
-      if (mask) {
-        const CallScope call(da_op, t, Kernel::dropout_backward, o.rows, o.cols, 0);
-        backend_->dropout_backward(mask->at(o.row, o.col), da_block, da_block);
-      }
-      if (!row_coupled) {  // every row of these columns: their bias gradient is complete
-        const CallScope call(da_op, t, Kernel::dense_backward_activation, o.rows, o.cols, 0,
+    // finished after. (A block: its op ends before a folded step's weight gradient begins.)
+    {
+      MatrixView da = dz_[l - 1].view().top_rows(n);
+      const std::optional<DropoutMask> mask = dropout_mask(l - 1);
+      const Activation g = architecture_.layers[l - 1].activation;
+      const ConstMatrixView z = pre_activation(l - 1), a = activation(l - 1);
+      std::span<float> db{grads_.data() + bias_offset_[l - 1], da.cols};
+      const bool row_coupled = g == Activation::softmax;
+      // An owned W's row block is read by the task that owns it: dA's columns follow W's rows.
+      const bool owned = cut.owned() && !row_coupled;
+      const WorkSplit da_split =
+          split_output(n, w.rows, w.cols, row_coupled, !row_coupled, max_tasks);
+      const std::size_t da_tasks = owned ? cut.count() : da_split.count();
+      const OpScope da_op(profiler_, Op::input_gradient, l - 1, da_tasks);
+      parallel_->for_each(da_tasks, [&](std::size_t t) {
+        const OutputBlock o = owned ? cut.input_gradient_block(t, n) : da_split.block(t);
+        if (o.cols == 0) return;
+        const MatrixView da_block = da.block(o.row, o.col, o.rows, o.cols);
+        {
+          const CallScope call(da_op, t, Kernel::gemm, o.rows, o.cols, w.cols, Trans::N, Trans::T);
+          backend_->gemm(Trans::N, Trans::T, 1.0f, dz.block(o.row, 0, o.rows, dz.cols),
+                         w.block(o.col, 0, o.cols, w.cols), 0.0f, da_block);
+        }
+        if (mask) {
+          const CallScope call(da_op, t, Kernel::dropout_backward, o.rows, o.cols, 0);
+          backend_->dropout_backward(mask->at(o.row, o.col), da_block, da_block);
+        }
+        if (!row_coupled) {  // every row of these columns: their bias gradient is complete
+          const CallScope call(da_op, t, Kernel::dense_backward_activation, o.rows, o.cols, 0,
+                               Trans::N, Trans::N, g);
+          backend_->dense_backward_activation(g, z.block(o.row, o.col, o.rows, o.cols),
+                                              a.block(o.row, o.col, o.rows, o.cols), da_block, da_block,
+                                              db.subspan(o.col, o.cols));
+        }
+      });
+      if (row_coupled) {
+        const CallScope call(da_op, da_tasks, Kernel::dense_backward_activation, n, da.cols, 0,
                              Trans::N, Trans::N, g);
-        backend_->dense_backward_activation(g, z.block(o.row, o.col, o.rows, o.cols),
-                                            a.block(o.row, o.col, o.rows, o.cols), da_block, da_block,
-                                            db.subspan(o.col, o.cols));
+        backend_->dense_backward_activation(g, z, a, da, da, db);
       }
-    });
-    if (row_coupled) {
-      const CallScope call(da_op, da_tasks, Kernel::dense_backward_activation, n, da.cols, 0,
-                           Trans::N, Trans::N, g);
-      backend_->dense_backward_activation(g, z, a, da, da, db);
+    }
+    if (fold) weight_gradient();
+  }
+  if (sgd_rate > 0.0f) {  // the biases' step, from their gradients (a few hundred values)
+    phase.emplace(profiler_, Phase::update);
+    const OpScope op(profiler_, Op::update, 1);
+    for (std::size_t l = 0; l <= last; ++l) {
+      const std::span<float> b = bias(l);
+      const CallScope call(op, 0, Kernel::axpy, 1, b.size(), 0);
+      backend_->axpy(-sgd_rate, std::span<const float>(grads_.data() + bias_offset_[l], b.size()), b);
     }
   }
   has_gradients_ = true;
+}
+
+void Network::backward_with_sgd_step(ConstMatrixView y, float learning_rate) {
+  if (!(learning_rate > 0.0f))
+    throw std::logic_error("Network::backward_with_sgd_step: the rate must be positive");
+  backward_into(y, nullptr, batch_, nullptr, learning_rate);
 }
 
 }  // namespace mlpk

@@ -156,6 +156,17 @@ void Optimizer::step(Network& net) {
   ++steps_;
 }
 
+void Optimizer::backward_and_step(Network& net, ConstMatrixView y) {
+  if (kind() != OptimizerKind::sgd || options_.weight_decay != 0.0f || options_.clip_norm != 0.0f) {
+    net.backward(y);
+    step(net);
+    return;
+  }
+  net.backward_with_sgd_step(y, current_learning_rate());
+  last_norm_ = 0.0;
+  ++steps_;
+}
+
 void Optimizer::restore(std::uint64_t steps, std::vector<std::vector<float>> state) {
   if (!holds_state_arrays(steps, state.size()))
     throw Error("optimizer " + std::string(to_string(kind())) + ": a checkpoint with " +
@@ -254,8 +265,7 @@ namespace {
 // What follows a training forward: the loss, the gradients, the update; returns the loss.
 double finish_step(Network& net, Optimizer& optimizer, ConstMatrixView y) {
   const double loss = net.loss(y);
-  net.backward(y);
-  optimizer.step(net);
+  optimizer.backward_and_step(net, y);
   return loss;
 }
 

@@ -57,7 +57,7 @@ class CallScope {
  public:
   CallScope(const OpScope& op, std::size_t task, Kernel kernel, std::size_t m, std::size_t n,
             std::size_t k, Trans trans_a = Trans::N, Trans trans_b = Trans::N,
-            Activation activation = Activation::identity)
+            Activation activation = Activation::identity, bool accumulates = false)
       : profiler_(op.profiler()) {
     if (profiler_ == nullptr) [[likely]] return;
     call_.op = op.index();
@@ -69,6 +69,7 @@ class CallScope {
     call_.trans_a = trans_a;
     call_.trans_b = trans_b;
     call_.activation = activation;
+    call_.accumulates = accumulates;
     call_.start_ns = profiler_->now_ns();
   }
   ~CallScope() {

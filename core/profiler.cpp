@@ -72,8 +72,10 @@ KernelCost kernel_cost(const KernelCall& c) {
   const double m = c.m, n = c.n, k = c.k, mn = m * n;
   constexpr double f = 4.0;  // bytes a float
   switch (c.kernel) {
-    case Kernel::gemm:  // C = op(A) op(B): A m x k, B k x n, C written (beta = 0 in the driver)
-      return {2.0 * mn * k, f * (m * k + k * n + mn)};
+    case Kernel::gemm: {  // C = op(A) op(B): A m x k, B k x n, C written; or added into, read too
+      const double into = c.accumulates ? 1.0 : 0.0;
+      return {2.0 * mn * k + into * 2.0 * mn, f * (m * k + k * n + (1.0 + into) * mn)};
+    }
     case Kernel::dense_forward: {  // the gemm, + bias, then g: Z and A both written unless identity
       const double outputs = c.activation == Activation::identity ? 1.0 : 2.0;
       const double activation_flops = c.activation == Activation::identity ? 0.0 : mn;
@@ -243,7 +245,8 @@ std::string row_name(const OpRecord& op, Kernel kernel, const KernelCall* sample
   name += to_string(op.op);
   name += " (" + std::string(to_string(kernel));
   if (kernel == Kernel::gemm && sample != nullptr)
-    name += std::string(" ") + trans_letter(sample->trans_a) + trans_letter(sample->trans_b);
+    name += std::string(" ") + trans_letter(sample->trans_a) + trans_letter(sample->trans_b) +
+            (sample->accumulates ? " +=" : "");
   return name + ")";
 }
 

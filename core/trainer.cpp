@@ -210,6 +210,9 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
   // Each layer's gradients start their reduction as soon as backward has them.
   const Network::GradientsReady reduce_layer = [&group](std::span<float> g) { group.start_all_reduce_sum(g); };
   const Network::GradientsReady& ready = group.size() > 1 ? reduce_layer : Network::GradientsReady{};
+  // Alone, nothing is reduced between the backward and the update: the optimizer may fold its
+  // update into the backward (Optimizer::backward_and_step), once the loss is known finite.
+  const bool alone = group.size() == 1;
   while (state_.epoch < options_.epochs && !patience_ran_out) {
     const auto start = Clock::now();
     const auto order = shuffled_indices(n, state_.rng_state);
@@ -240,7 +243,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
         if (labelled)  // row by row: the step allocates nothing, nor should its bookkeeping
           for (std::size_t i = 0; i < share.count; ++i)
             batch_totals[1] += predicted_class(out, i) == train.labels[order[first + share.first + i]];
-        net_.backward_share(yb, count, ready);
+        if (!alone) net_.backward_share(yb, count, ready);
       } else {  // a last batch with fewer rows than ranks: this rank adds nothing to it
         std::fill(net_.gradients().begin(), net_.gradients().end(), 0.0f);
         for (std::size_t l = net_.num_layers(); l-- > 0;)  // the pieces the other ranks sum
@@ -253,7 +256,10 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* valid
         throw Error(diverged(report.epoch, b + 1, batches, "the batch loss is " + std::to_string(loss)));
       loss_sum += batch_totals[0];
       right += static_cast<std::size_t>(batch_totals[1]);
-      optimizer_.step(net_);
+      if (alone)
+        optimizer_.backward_and_step(net_, y.view().top_rows(share.count));
+      else
+        optimizer_.step(net_);
       seen += count;
       if (on_batch) {
         BatchProgress p;

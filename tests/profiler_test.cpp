@@ -115,17 +115,19 @@ TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
   EXPECT_EQ(row(s, Op::forward, 1, Kernel::gemm).flops, 33554432.0);
   EXPECT_EQ(row(s, Op::forward, 1, Kernel::sum_bias_activation).flops, 3.0 * 128 * 256);
   EXPECT_EQ(row(s, Op::forward, 2, Kernel::dense_forward).flops, 657920.0);
-  EXPECT_EQ(row(s, Op::weight_gradient, 0, Kernel::gemm).flops, 102760448.0);
+  // Plain SGD's step is folded into the weight gradients (W - lr dW, into W): 2 FLOPs a weight.
+  EXPECT_EQ(row(s, Op::weight_gradient, 0, Kernel::gemm).flops, 102760448.0 + 2.0 * 784 * 512);
   EXPECT_EQ(row(s, Op::weight_gradient, 0, Kernel::gemm).calls, 2u);  // the forward's blocks of W
-  EXPECT_EQ(row(s, Op::weight_gradient, 1, Kernel::gemm).flops, 33554432.0);
-  EXPECT_EQ(row(s, Op::weight_gradient, 2, Kernel::gemm).flops, 655360.0);
+  EXPECT_EQ(row(s, Op::weight_gradient, 1, Kernel::gemm).flops, 33554432.0 + 2.0 * 512 * 256);
+  EXPECT_EQ(row(s, Op::weight_gradient, 2, Kernel::gemm).flops, 655360.0 + 2.0 * 256 * 10);
   EXPECT_EQ(row(s, Op::input_gradient, 0, Kernel::gemm).flops, 33554432.0);
   EXPECT_EQ(row(s, Op::input_gradient, 0, Kernel::dense_backward_activation).flops, 131072.0);
   EXPECT_EQ(row(s, Op::input_gradient, 1, Kernel::gemm).flops, 655360.0);
   EXPECT_EQ(row(s, Op::output_gradient, 2, Kernel::loss_gradient).flops, 2560.0);
   EXPECT_EQ(row(s, Op::output_gradient, 2, Kernel::column_sums).flops, 1280.0);
-  // SGD is axpy over the 535,818 parameters: W and b of each layer, without the padding between.
-  EXPECT_EQ(row(s, Op::update, -1, Kernel::axpy).flops, 2.0 * 535818);
+  // The update phase is axpy over the 778 biases; with the weights' 535,040 folded in above, the
+  // step's FLOPs are those of an axpy over all 535,818 parameters, as unfolded.
+  EXPECT_EQ(row(s, Op::update, -1, Kernel::axpy).flops, 2.0 * (512 + 256 + 10));
   EXPECT_EQ(s.flops_per_step, 309625376.0 + 65536 + 32768 - 2 * 6);
   // Bytes: layer 1's two products each read 128 x 392 of X and 392 x 512 of W and write 128 x
   // 512; the epilogue reads Z, the second partial and b and writes Z and A.
@@ -154,6 +156,10 @@ TEST(Profiler, CostModelMatchesHandCountsFor784_512_256_10AtBatch128) {
   EXPECT_EQ(kernel_cost(dw).flops, 102760448.0);
   EXPECT_EQ(kernel_cost(dw).bytes, 4.0 * (784 * 128 + 128 * 512 + 784 * 512));
   EXPECT_EQ(kernel_cost(dw).bytes, 2269184.0);
+  KernelCall folded = dw;  // W - lr dW, into W: C is read as well, and one multiply-add a weight
+  folded.accumulates = true;
+  EXPECT_EQ(kernel_cost(folded).flops, 102760448.0 + 2.0 * 784 * 512);
+  EXPECT_EQ(kernel_cost(folded).bytes, 2269184.0 + 4.0 * 784 * 512);
   KernelCall adam;
   adam.kernel = Kernel::adam_update;
   adam.m = 1, adam.n = 1000;

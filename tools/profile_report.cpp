@@ -169,7 +169,8 @@ std::string profile_table(const ProfileRun& run) {
   out += "\ntimes: wall time of all profiled steps, an operation's split among its kernels by their calls' "
          "durations; mean: one call on its thread; % bound: of min(peak of the cores used, "
          "bandwidth x FLOP/B), cmp: the peak, L2: L2 bandwidth (a call's bytes fit L2), mem: DRAM "
-         "bandwidth; ratios: time per step\n";
+         "bandwidth; ratios: time per step; gemm +=: the product is added into C (plain SGD's step "
+         "folded into the weight gradient: W -= lr dW)\n";
   return out;
 }
 
@@ -273,6 +274,7 @@ std::string trace_json(const ProfileRun& run) {
         if (c.kernel == Kernel::gemm) {
           args.string("trans_a", c.trans_a == Trans::N ? "N" : "T");
           args.string("trans_b", c.trans_b == Trans::N ? "N" : "T");
+          if (c.accumulates) args.string("into", "C += product");
         }
         args.string("activation", to_string(c.activation));
         args.integer("task", c.task);

@@ -148,6 +148,15 @@ struct GemmEpilogue {
   template <std::size_t NV, class D>
   HWY_INLINE void FinishTile(D, std::size_t, std::size_t, std::size_t, std::size_t) const {}
 
+  // alpha acc + beta c; with beta 1, one rounding: the bits of axpy's MulAdd(alpha, acc, c), so
+  // W - lr dW as one product (a folded SGD step) is the step of dW then axpy.
+  template <class D, class V, class LoadC>
+  HWY_INLINE V Combine(D, V va, V vb, V a, const LoadC& load_c) const {
+    if (!read_c) return hn::Mul(va, a);
+    if (beta == 1.0f) return hn::MulAdd(va, a, load_c());
+    return hn::MulAdd(vb, load_c(), hn::Mul(va, a));
+  }
+
   template <std::size_t NV, class D, class V>
   HWY_INLINE void Row(D d, const V (&acc)[NV], std::size_t i, std::size_t j,
                       std::size_t cols) const {
@@ -162,19 +171,14 @@ struct GemmEpilogue {
         return;
       }
 #pragma GCC unroll 4
-      for (std::size_t v = 0; v < NV; ++v) {
-        V t = hn::Mul(va, acc[v]);
-        if (read_c) t = hn::MulAdd(vb, hn::LoadU(d, p + v * lanes), t);
-        hn::StoreU(t, d, p + v * lanes);
-      }
+      for (std::size_t v = 0; v < NV; ++v)
+        hn::StoreU(Combine(d, va, vb, acc[v], [&] { return hn::LoadU(d, p + v * lanes); }), d, p + v * lanes);
       return;
     }
     for (std::size_t v = 0; v < NV; ++v) {
       const std::size_t n = LanesOf(d, v, cols);
       if (n == 0) break;
-      V t = hn::Mul(va, acc[v]);
-      if (read_c) t = hn::MulAdd(vb, LoadTail(d, p + v * lanes, n), t);
-      StoreTail(d, t, p + v * lanes, n);
+      StoreTail(d, Combine(d, va, vb, acc[v], [&] { return LoadTail(d, p + v * lanes, n); }), p + v * lanes, n);
     }
   }
 };

@@ -265,8 +265,14 @@ class Network {
   // What layer l + 1 read in the last forward: D[l] under a mask, A[l] otherwise.
   ConstMatrixView layer_output(std::size_t l) const;
   void check_targets(ConstMatrixView y) const;
+  // sgd_rate > 0 folds a plain SGD step into the backward: each weight-gradient product writes
+  // W - sgd_rate dW into W (after the input gradient has read the old W) instead of dW into the
+  // gradients, one pass over the weights fewer, and the biases take their step after.
   void backward_into(ConstMatrixView y, MatrixView* input_gradient, std::size_t batch_rows,
-                     const GradientsReady* ready);
+                     const GradientsReady* ready, float sgd_rate = 0.0f);
+  // backward(y) and W -= learning_rate dW, b -= learning_rate db, folded (Optimizer's
+  // backward_and_step); the weights' gradients are not written.
+  void backward_with_sgd_step(ConstMatrixView y, float learning_rate);
   void correct_softmax_rows(ConstMatrixView y, MatrixView dz, float scale) const;
 
   Architecture architecture_;

@@ -91,6 +91,11 @@ class Optimizer {
 
   // Applies one update to net.parameters() from net.gradients() (which clipping may rescale).
   void step(Network& net);
+  // net.backward(y), then step(net); plain SGD without weight decay or clipping folds its
+  // update into the backward (Network writes W - lr dW straight into W: one pass over the
+  // weights fewer, 2-5% of a step), so the weights' entries of net.gradients() are then not
+  // written. train_batch and the single-process Trainer step this way.
+  void backward_and_step(Network& net, ConstMatrixView y);
 
   virtual OptimizerKind kind() const = 0;
   const OptimizerOptions& options() const { return options_; }
@@ -194,7 +199,8 @@ std::unique_ptr<Optimizer> make_optimizer(OptimizerKind kind, const OptimizerOpt
 double clip_by_global_norm(std::span<float> gradients, double max_norm);
 
 // forward (training mode) + loss + backward + optimizer step on one batch; returns the batch
-// loss. Dropout masks are drawn for (dropout_seed, optimizer.steps()).
+// loss. Dropout masks are drawn for (dropout_seed, optimizer.steps()). The backward and the step
+// are Optimizer::backward_and_step: plain SGD leaves the weights' gradients unwritten.
 double train_batch(Network& net, Optimizer& optimizer, ConstMatrixView x, ConstMatrixView y,
                    std::uint64_t dropout_seed = 0);
 // The same on the rows `rows` of X, in that order (Network::forward_training gathers them), with

@@ -67,7 +67,8 @@ std::string_view to_string(Kernel kernel);
 // reduction of k; dense_forward is the gemm of its m x n output over k plus bias and
 // activation; element-wise and column kernels work on m x n (k = 0; sum_bias_activation's k is
 // the number of partial products it adds to Z); axpy, adam_update and optimizer_loop on n
-// elements (m = 1).
+// elements (m = 1). A gemm that `accumulates` adds its product into C (C = C + alpha op(A)
+// op(B): plain SGD's step folded into a weight gradient, W - lr dW), so it reads C too.
 struct KernelCall {
   std::int64_t start_ns = 0;     // since the profiler was created
   std::int64_t duration_ns = 0;
@@ -79,6 +80,7 @@ struct KernelCall {
   Kernel kernel = Kernel::none;
   Trans trans_a = Trans::N, trans_b = Trans::N;
   Activation activation = Activation::identity;
+  bool accumulates = false;
 };
 
 // One operation on the calling thread, or a stretch of the driver's own time (op == driver).

@@ -413,7 +413,10 @@ PYBIND11_MODULE(_mlpk, m) {
           py::gil_scoped_release release;
           return train_batch(net.net, *opt.optimizer, xv, yv);
         }, "network"_a, "optimizer"_a, "x"_a, "y"_a,
-        (std::string("forward + loss + backward + optimizer step on one batch; returns the batch loss. ") + kInputRule).c_str());
+        (std::string("forward + loss + backward + optimizer step on one batch; returns the batch loss. Plain "
+                    "SGD (no weight decay, no clipping) folds its step into the backward, W - lr dW written "
+                    "straight into W, so the weights' gradients are then not written (backward() gives "
+                    "them). ") + kInputRule).c_str());
   m.def("train_epoch", &train_epoch, "network"_a, "optimizer"_a, "x"_a, "y"_a, "batch_size"_a,
         "order"_a = py::none(),
         (std::string("train_batch over mini-batches of the rows `order` of (X, Y) (every row in order "
