@@ -56,8 +56,9 @@ void sgemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b
 
 void gemm(PlanCache& cache, const Options& options, Trans ta, Trans tb, float alpha,
           ConstMatrixView a, ConstMatrixView b, float beta, MatrixView c) {
+  const bool plain = alpha == 1.0f && beta == 0.0f;
   if (options.gemm == GemmMode::sgemm ||
-      (options.gemm == GemmMode::automatic && ta == Trans::T && c.cols < 32))
+      (options.gemm == GemmMode::automatic && ta == Trans::T && (c.cols < 32 || !plain)))
     return sgemm(ta, tb, alpha, a, b, beta, c);
   const std::size_t k = ta == Trans::N ? a.cols : a.rows;
   const bool scaled = alpha != 1.0f;

@@ -14,6 +14,10 @@ namespace mlpk::onednn {
 // medians of CPU time):
 //   A transposed, N < 32:  dnnl_sgemm; the matmul's brgemm spends more time transposing A than
 //                          multiplying (256x10x256 tn: sgemm 19-20 us, matmul 26-30 us).
+//   A transposed, C = alpha op(A) op(B) + beta C other than alpha 1, beta 0 (a folded SGD
+//                          step, W - lr dW): dnnl_sgemm, whose alpha and beta are free, where the
+//                          matmul's runtime output scale and sum post-op cost 2-9% (392x512x128
+//                          tn: 245 us against 262); training steps 1.01-1.05x (in-process A/B).
 //   A, B as stored, N >= 32: inner product (gemm:jit), like dense_forward (256x512x784 nn: 1.31
 //                          ms vs matmul 1.39-1.42 ms in four runs; 256x256x512 nn: a tie).
 //   everything else:       matmul (256x10x256 nn: matmul 14-15 us, sgemm and inner product
