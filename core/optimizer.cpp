@@ -157,12 +157,16 @@ void Optimizer::step(Network& net) {
 }
 
 void Optimizer::backward_and_step(Network& net, ConstMatrixView y) {
-  if (kind() != OptimizerKind::sgd || options_.weight_decay != 0.0f || options_.clip_norm != 0.0f) {
+  // A schedule may bring the rate to 0 (cosine to a minimum of 0, a step decay underflowing):
+  // then nothing moves, and the plain path says so without a special case.
+  const float lr = current_learning_rate();
+  if (kind() != OptimizerKind::sgd || options_.weight_decay != 0.0f || options_.clip_norm != 0.0f ||
+      !(lr > 0.0f)) {
     net.backward(y);
     step(net);
     return;
   }
-  net.backward_with_sgd_step(y, current_learning_rate());
+  net.backward_with_sgd_step(y, lr);
   last_norm_ = 0.0;
   ++steps_;
 }

@@ -102,6 +102,25 @@ TEST_P(SgdFold, IsBackwardThenStep) {
   }
 }
 
+TEST(SgdFold, ARateThatReachesZeroStepsNowhere) {
+  // Cosine to a minimum of 0 over 2 steps: the third step's rate is 0, and the network stays put.
+  Network net(Architecture::parse("6-5-2", Activation::relu, Loss::softmax_cross_entropy), create_backend("highway"));
+  net.initialize(3);
+  OptimizerOptions o;
+  o.learning_rate = 0.1f;
+  o.schedule.kind = ScheduleKind::cosine;
+  o.schedule.total_steps = 2;
+  Sgd sgd(o);
+  const Batch b = make_batch(net.architecture(), 4, 0);
+  for (int i = 0; i < 2; ++i) train_batch(net, sgd, b.x.view(), b.y.view());
+  ASSERT_EQ(sgd.current_learning_rate(), 0.0f);
+  const std::vector<float> before(net.parameters().begin(), net.parameters().end());
+  EXPECT_NO_THROW(train_batch(net, sgd, b.x.view(), b.y.view()));
+  EXPECT_EQ(sgd.steps(), 3u);
+  const auto after = net.parameters();
+  EXPECT_TRUE(std::equal(before.begin(), before.end(), after.begin(), after.end()));
+}
+
 TEST(SgdFold, OtherOptimizersStepFromTheGradients) {
   // Weight decay, clipping, momentum and Adam need every gradient: backward_and_step is
   // backward() then step(), and the gradients are written.
