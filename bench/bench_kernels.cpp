@@ -7,6 +7,9 @@
 //                                                 GFLOPS / peak_pct per core used, step_GFLOPS in all
 //   BM_TrainStepProfiled/<backend>/<layers>/batch<N>/threads<T>
 //                                                 the same with a Profiler attached
+//   BM_TrainStepUnfolded/<backend>/<layers>/batch<N>/threads<T>
+//                                                 the same with SGD's step as a pass of its own
+//                                                 (backward, then Optimizer::step), not folded
 //   BM_ShuffledStep/<backend>/<layers>/batch<N>/threads<T>
 //                                                 a step as an epoch takes it: Adam, on a batch of
 //                                                 rows gathered in shuffled order from 20,000
@@ -153,11 +156,19 @@ void register_elementwise(const std::string& spec) {
 }
 
 // profiled: with a Profiler attached (BM_TrainStepProfiled), its records cleared before they
-// fill its storage; without, the Network's profiler pointer is null, as by default.
+// fill its storage; without, the Network's profiler pointer is null, as by default. unfolded:
+// forward, loss, backward() and Sgd::step() (BM_TrainStepUnfolded), the step train_batch took
+// before it folded plain SGD's update into the weight gradients.
+enum class StepVariant { as_trained, profiled, unfolded };
 void register_train_step(const std::string& spec, const std::string& layers, Activation hidden, Loss loss,
-                         std::size_t batch, std::size_t threads, bool profiled = false) {
-  const std::string name = std::string(profiled ? "BM_TrainStepProfiled/" : "BM_TrainStep/") + spec + "/" +
-                           layers + "/batch" + std::to_string(batch) + "/threads" + std::to_string(threads);
+                         std::size_t batch, std::size_t threads,
+                         StepVariant variant = StepVariant::as_trained) {
+  const bool profiled = variant == StepVariant::profiled;
+  const char* family = profiled ? "BM_TrainStepProfiled/"
+                       : variant == StepVariant::unfolded ? "BM_TrainStepUnfolded/"
+                                                          : "BM_TrainStep/";
+  const std::string name = family + spec + "/" + layers + "/batch" + std::to_string(batch) + "/threads" +
+                           std::to_string(threads);
   benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
     Network net(Architecture::parse(layers, hidden, loss), create_backend(spec));
     net.set_threads(threads);
@@ -178,7 +189,14 @@ void register_train_step(const std::string& spec, const std::string& layers, Act
     Profiler profiler(1 << 14, 1 << 14, kProfiledSteps);
     if (profiled) net.set_profiler(&profiler);
     for (auto _ : state) {
-      benchmark::DoNotOptimize(train_batch(net, sgd, x.view(), y.view()));
+      if (variant == StepVariant::unfolded) {
+        net.forward_training(x.view(), {0, sgd.steps()});
+        benchmark::DoNotOptimize(net.loss(y.view()));
+        net.backward(y.view());
+        sgd.step(net);
+      } else {
+        benchmark::DoNotOptimize(train_batch(net, sgd, x.view(), y.view()));
+      }
       if (profiled && profiler.steps().size() == kProfiledSteps) profiler.clear();
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch));
@@ -294,8 +312,21 @@ int main(int argc, char** argv) {
   for (const auto& name : available_backends())
     if (name != "reference")
       for (std::size_t threads : {1, 2}) {
-        register_train_step(name, "784-512-256-10", Activation::relu, Loss::softmax_cross_entropy, 128, threads, true);
-        register_train_step(name, "784-256-128-10", Activation::relu, Loss::softmax_cross_entropy, 64, threads, true);
+        register_train_step(name, "784-512-256-10", Activation::relu, Loss::softmax_cross_entropy, 128, threads,
+                            StepVariant::profiled);
+        register_train_step(name, "784-256-128-10", Activation::relu, Loss::softmax_cross_entropy, 64, threads,
+                            StepVariant::profiled);
+      }
+  // The folded SGD step's gain (against BM_TrainStep) on the three networks.
+  for (const auto& name : available_backends())
+    if (name != "reference")
+      for (std::size_t threads : {1, 2}) {
+        register_train_step(name, "784-512-256-10", Activation::relu, Loss::softmax_cross_entropy, 128, threads,
+                            StepVariant::unfolded);
+        register_train_step(name, "784-256-128-10", Activation::relu, Loss::softmax_cross_entropy, 64, threads,
+                            StepVariant::unfolded);
+        register_train_step(name, "784-1024-1024-1024-10", Activation::relu, Loss::softmax_cross_entropy, 256,
+                            threads, StepVariant::unfolded);
       }
   for (const char* optimizer : {"sgd", "momentum", "adam"})
     for (std::size_t threads : {1, 2}) register_optimizer_step(optimizer, threads);
