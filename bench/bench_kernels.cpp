@@ -308,26 +308,20 @@ int main(int argc, char** argv) {
         register_shuffled_step(name, "784-256-128-10", 128, threads);  // the Python benchmark's step
         register_shuffled_step(name, "784-512-256-10", 128, threads);
       }
-  // The profiler's cost when attached (against BM_TrainStep, detached), on the main networks.
+  // Against BM_TrainStep: the profiler's cost when attached (BM_TrainStepProfiled), on the two
+  // smaller networks, and the folded SGD step's gain (BM_TrainStepUnfolded), on all three.
   for (const auto& name : available_backends())
     if (name != "reference")
-      for (std::size_t threads : {1, 2}) {
-        register_train_step(name, "784-512-256-10", Activation::relu, Loss::softmax_cross_entropy, 128, threads,
-                            StepVariant::profiled);
-        register_train_step(name, "784-256-128-10", Activation::relu, Loss::softmax_cross_entropy, 64, threads,
-                            StepVariant::profiled);
-      }
-  // The folded SGD step's gain (against BM_TrainStep) on the three networks.
-  for (const auto& name : available_backends())
-    if (name != "reference")
-      for (std::size_t threads : {1, 2}) {
-        register_train_step(name, "784-512-256-10", Activation::relu, Loss::softmax_cross_entropy, 128, threads,
-                            StepVariant::unfolded);
-        register_train_step(name, "784-256-128-10", Activation::relu, Loss::softmax_cross_entropy, 64, threads,
-                            StepVariant::unfolded);
-        register_train_step(name, "784-1024-1024-1024-10", Activation::relu, Loss::softmax_cross_entropy, 256,
-                            threads, StepVariant::unfolded);
-      }
+      for (std::size_t threads : {1, 2})
+        for (const StepVariant variant : {StepVariant::profiled, StepVariant::unfolded}) {
+          register_train_step(name, "784-512-256-10", Activation::relu, Loss::softmax_cross_entropy, 128, threads,
+                              variant);
+          register_train_step(name, "784-256-128-10", Activation::relu, Loss::softmax_cross_entropy, 64, threads,
+                              variant);
+          if (variant == StepVariant::unfolded)
+            register_train_step(name, "784-1024-1024-1024-10", Activation::relu, Loss::softmax_cross_entropy, 256,
+                                threads, variant);
+        }
   for (const char* optimizer : {"sgd", "momentum", "adam"})
     for (std::size_t threads : {1, 2}) register_optimizer_step(optimizer, threads);
   benchmark::RunSpecifiedBenchmarks();
