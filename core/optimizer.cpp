@@ -159,8 +159,9 @@ void Optimizer::step(Network& net) {
 void Optimizer::backward_and_step(Network& net, ConstMatrixView y) {
   // A schedule may bring the rate to 0 (cosine to a minimum of 0, a step decay underflowing):
   // then nothing moves, and the plain path says so without a special case.
+  // Foldable: an update that is the backend's axpy (plain SGD, update_kernel) of unclipped gradients.
   const float lr = current_learning_rate();
-  if (kind() != OptimizerKind::sgd || options_.weight_decay != 0.0f || options_.clip_norm != 0.0f ||
+  if (update_kernel(kind(), options_.weight_decay) != Kernel::axpy || options_.clip_norm != 0.0f ||
       !(lr > 0.0f)) {
     net.backward(y);
     step(net);
