@@ -127,10 +127,10 @@ std::size_t cache_bytes(int index, int sysconf_name) {
 struct TriadArrays {
   static constexpr std::size_t kHugePage = std::size_t{2} << 20;
   explicit TriadArrays(std::size_t n)
-      : n(n), bytes((3 * n * sizeof(float) + kHugePage - 1) / kHugePage * kHugePage),
-        data(static_cast<float*>(::operator new(bytes, std::align_val_t{kHugePage}))) {
+      : n(n), data(static_cast<float*>(
+                  ::operator new(3 * n * sizeof(float), std::align_val_t{kHugePage}))) {
 #ifdef MADV_HUGEPAGE
-    madvise(data, bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages if refused
+    madvise(data, 3 * n * sizeof(float), MADV_HUGEPAGE);  // advice only: 4 KiB pages if refused
 #endif
     for (std::size_t i = 0; i < 3 * n; ++i) data[i] = 1.0f;
   }
@@ -141,7 +141,6 @@ struct TriadArrays {
     for (int p = 0; p < passes; ++p) triad(data, data + n, data + 2 * n, 0.5f, n);
   }
   std::size_t n;
-  std::size_t bytes;
   float* data;
 };
 
