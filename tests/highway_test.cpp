@@ -119,7 +119,10 @@ TEST_P(HighwayGemm, EveryTransposeWithStridesAndAlphaBeta) {
   const GemmCase shapes[] = {{17, 33, 9, Trans::N, Trans::N, 1, 0, 0},
                              {129, 65, 300, Trans::N, Trans::N, 1, 0, 0},
                              {3, 257, 31, Trans::N, Trans::N, 1, 0, 0},
-                             {64, 48, 64, Trans::N, Trans::N, 1, 0, 0}};
+                             {64, 48, 64, Trans::N, Trans::N, 1, 0, 0},
+                             // A packed on every target (N over 8 tiles), in whole 6- and 8-row
+                             // panels, a ragged one, and K with a tail past blocks of 8
+                             {13, 449, 203, Trans::N, Trans::N, 1, 0, 0}};
   for (GemmCase s : shapes)
     for (Trans ta : {Trans::N, Trans::T})
       for (Trans tb : {Trans::N, Trans::T})

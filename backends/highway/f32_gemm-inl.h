@@ -346,6 +346,47 @@ HWY_INLINE void GemmMicroKernelUpTo(D d, std::size_t nv, std::size_t kc, ASlice 
 
 // --- packing ----------------------------------------------------------------------------------
 
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// Columns c .. c+7 of eight rows (row r at src[r] + c) transposed in 256-bit registers: 8 loads,
+// 24 shuffles, 8 stores for 64 elements. Output column j goes to o + j * out_stride, stored in
+// increasing j, so that with out_stride < 8 each store's tail is overwritten by the next one.
+HWY_INLINE void Transpose8x8(const float* const* src, std::size_t c, float* HWY_RESTRICT o,
+                             std::size_t out_stride) {
+  const hn::FixedTag<float, 8> d8;
+  const hn::Repartition<double, decltype(d8)> d64;
+  const auto r0v = hn::LoadU(d8, src[0] + c), r1v = hn::LoadU(d8, src[1] + c);
+  const auto r2v = hn::LoadU(d8, src[2] + c), r3v = hn::LoadU(d8, src[3] + c);
+  const auto r4v = hn::LoadU(d8, src[4] + c), r5v = hn::LoadU(d8, src[5] + c);
+  const auto r6v = hn::LoadU(d8, src[6] + c), r7v = hn::LoadU(d8, src[7] + c);
+  // Pairs of rows, per 128-bit half: t0 = r0_0 r1_0 r0_1 r1_1 | r0_4 r1_4 r0_5 r1_5.
+  const auto t0 = hn::BitCast(d64, hn::InterleaveLower(d8, r0v, r1v));
+  const auto t1 = hn::BitCast(d64, hn::InterleaveUpper(d8, r0v, r1v));
+  const auto t2 = hn::BitCast(d64, hn::InterleaveLower(d8, r2v, r3v));
+  const auto t3 = hn::BitCast(d64, hn::InterleaveUpper(d8, r2v, r3v));
+  const auto t4 = hn::BitCast(d64, hn::InterleaveLower(d8, r4v, r5v));
+  const auto t5 = hn::BitCast(d64, hn::InterleaveUpper(d8, r4v, r5v));
+  const auto t6 = hn::BitCast(d64, hn::InterleaveLower(d8, r6v, r7v));
+  const auto t7 = hn::BitCast(d64, hn::InterleaveUpper(d8, r6v, r7v));
+  // Quads of rows: u0 = rows 0-3 of columns 0 | 4, u1 of 1 | 5, u2 of 2 | 6, u3 of 3 | 7.
+  const auto u0 = hn::BitCast(d8, hn::InterleaveLower(d64, t0, t2));
+  const auto u1 = hn::BitCast(d8, hn::InterleaveUpper(d64, t0, t2));
+  const auto u2 = hn::BitCast(d8, hn::InterleaveLower(d64, t1, t3));
+  const auto u3 = hn::BitCast(d8, hn::InterleaveUpper(d64, t1, t3));
+  const auto u4 = hn::BitCast(d8, hn::InterleaveLower(d64, t4, t6));
+  const auto u5 = hn::BitCast(d8, hn::InterleaveUpper(d64, t4, t6));
+  const auto u6 = hn::BitCast(d8, hn::InterleaveLower(d64, t5, t7));
+  const auto u7 = hn::BitCast(d8, hn::InterleaveUpper(d64, t5, t7));
+  hn::StoreU(hn::ConcatLowerLower(d8, u4, u0), d8, o);
+  hn::StoreU(hn::ConcatLowerLower(d8, u5, u1), d8, o + out_stride);
+  hn::StoreU(hn::ConcatLowerLower(d8, u6, u2), d8, o + 2 * out_stride);
+  hn::StoreU(hn::ConcatLowerLower(d8, u7, u3), d8, o + 3 * out_stride);
+  hn::StoreU(hn::ConcatUpperUpper(d8, u4, u0), d8, o + 4 * out_stride);
+  hn::StoreU(hn::ConcatUpperUpper(d8, u5, u1), d8, o + 5 * out_stride);
+  hn::StoreU(hn::ConcatUpperUpper(d8, u6, u2), d8, o + 6 * out_stride);
+  hn::StoreU(hn::ConcatUpperUpper(d8, u7, u3), d8, o + 7 * out_stride);
+}
+#endif
+
 // Transposing copy of a rows x cols block: out[c * out_stride + r] = src[r * src_stride + c].
 // Packing op(A) = A and op(B) = B^T needs it. 4 x 4 blocks are transposed in 128-bit registers
 // (4 loads, 8 shuffles, 4 stores for 16 elements); the ragged edges are copied one by one.
@@ -357,52 +398,19 @@ HWY_INLINE void TransposeCopy(const float* HWY_RESTRICT src, std::size_t src_str
   std::size_t c = 0;
   std::size_t rows4 = 0;
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  // 8 x 8 blocks in 256-bit registers: 8 loads, 24 shuffles, 8 stores for 64 elements, against
-  // 64 operations in 4 x 4 blocks (packing op(B) = B^T was 10% of a 256x784x512 nt product).
+  // 8 x 8 blocks (packing op(B) = B^T in 4 x 4 blocks was 10% of a 256x784x512 nt product).
   {
     const std::size_t rows8 = rows / 8 * 8;
-    const hn::FixedTag<float, 8> d8;
-    const hn::Repartition<double, decltype(d8)> d64;
     // Eight source rows at a time, each along its whole length: eight streams that the hardware
     // prefetcher follows. Blocks of eight columns of all rows at a time walked 48 rows at once for
     // an AVX-512 panel (Zen 5, one process alternating the two: 256x1024x1024 nt 1.073x,
     // 256x784x512 nt 1.035x, 256x512x256 nt 1.008-1.027x; AVX2's 16-row panels 0.997-1.006x).
     const std::size_t cols8 = cols / 8 * 8;
     for (std::size_t r0 = 0; r0 < rows8; r0 += 8) {
-      for (std::size_t c8 = 0; c8 < cols8; c8 += 8) {
-        const float* s = src + r0 * src_stride + c8;
-        const auto r0v = hn::LoadU(d8, s), r1v = hn::LoadU(d8, s + src_stride);
-        const auto r2v = hn::LoadU(d8, s + 2 * src_stride), r3v = hn::LoadU(d8, s + 3 * src_stride);
-        const auto r4v = hn::LoadU(d8, s + 4 * src_stride), r5v = hn::LoadU(d8, s + 5 * src_stride);
-        const auto r6v = hn::LoadU(d8, s + 6 * src_stride), r7v = hn::LoadU(d8, s + 7 * src_stride);
-        // Pairs of rows, per 128-bit half: t0 = r0_0 r1_0 r0_1 r1_1 | r0_4 r1_4 r0_5 r1_5.
-        const auto t0 = hn::BitCast(d64, hn::InterleaveLower(d8, r0v, r1v));
-        const auto t1 = hn::BitCast(d64, hn::InterleaveUpper(d8, r0v, r1v));
-        const auto t2 = hn::BitCast(d64, hn::InterleaveLower(d8, r2v, r3v));
-        const auto t3 = hn::BitCast(d64, hn::InterleaveUpper(d8, r2v, r3v));
-        const auto t4 = hn::BitCast(d64, hn::InterleaveLower(d8, r4v, r5v));
-        const auto t5 = hn::BitCast(d64, hn::InterleaveUpper(d8, r4v, r5v));
-        const auto t6 = hn::BitCast(d64, hn::InterleaveLower(d8, r6v, r7v));
-        const auto t7 = hn::BitCast(d64, hn::InterleaveUpper(d8, r6v, r7v));
-        // Quads of rows: u0 = rows 0-3 of columns 0 | 4, u1 of 1 | 5, u2 of 2 | 6, u3 of 3 | 7.
-        const auto u0 = hn::BitCast(d8, hn::InterleaveLower(d64, t0, t2));
-        const auto u1 = hn::BitCast(d8, hn::InterleaveUpper(d64, t0, t2));
-        const auto u2 = hn::BitCast(d8, hn::InterleaveLower(d64, t1, t3));
-        const auto u3 = hn::BitCast(d8, hn::InterleaveUpper(d64, t1, t3));
-        const auto u4 = hn::BitCast(d8, hn::InterleaveLower(d64, t4, t6));
-        const auto u5 = hn::BitCast(d8, hn::InterleaveUpper(d64, t4, t6));
-        const auto u6 = hn::BitCast(d8, hn::InterleaveLower(d64, t5, t7));
-        const auto u7 = hn::BitCast(d8, hn::InterleaveUpper(d64, t5, t7));
-        float* o = out + c8 * out_stride + r0;
-        hn::StoreU(hn::ConcatLowerLower(d8, u4, u0), d8, o);
-        hn::StoreU(hn::ConcatLowerLower(d8, u5, u1), d8, o + out_stride);
-        hn::StoreU(hn::ConcatLowerLower(d8, u6, u2), d8, o + 2 * out_stride);
-        hn::StoreU(hn::ConcatLowerLower(d8, u7, u3), d8, o + 3 * out_stride);
-        hn::StoreU(hn::ConcatUpperUpper(d8, u4, u0), d8, o + 4 * out_stride);
-        hn::StoreU(hn::ConcatUpperUpper(d8, u5, u1), d8, o + 5 * out_stride);
-        hn::StoreU(hn::ConcatUpperUpper(d8, u6, u2), d8, o + 6 * out_stride);
-        hn::StoreU(hn::ConcatUpperUpper(d8, u7, u3), d8, o + 7 * out_stride);
-      }
+      const float* row[8];
+      for (std::size_t r = 0; r < 8; ++r) row[r] = src + (r0 + r) * src_stride;
+      for (std::size_t c8 = 0; c8 < cols8; c8 += 8)
+        Transpose8x8(row, c8, out + c8 * out_stride + r0, out_stride);
     }
     for (std::size_t cc = 0; cc < cols8; ++cc)
       for (std::size_t r = rows8; r < rows; ++r) out[cc * out_stride + r] = src[r * src_stride + cc];
@@ -437,6 +445,9 @@ HWY_INLINE void TransposeCopy(const float* HWY_RESTRICT src, std::size_t src_str
     for (std::size_t r = 0; r < rows; ++r) out[c * out_stride + r] = src[r * src_stride + c];
 }
 
+// Floats past the last packed A panel that PackA may write.
+inline constexpr std::size_t kPackASlack = 8;
+
 // Packs rows [i0, i0+mc) x depth [k0, k0+kc) of op(A) into MR-row micro-panels.
 template <std::size_t MR>
 HWY_NOINLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t mc,
@@ -445,7 +456,24 @@ HWY_NOINLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t
     const std::size_t rows = std::min(MR, mc - ir);
     if (ta == Trans::N) {
       // op(A)(i, k) = a(i, k): a transpose of the rows x kc block; zero the padding rows.
-      TransposeCopy(a.data + (i0 + ir) * a.stride + k0, a.stride, rows, kc, dst, MR);
+      const float* src = a.data + (i0 + ir) * a.stride + k0;
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+      if constexpr (MR == 6) {
+        // 8 x 8 blocks of six rows and two copies of the last, each output column stored 8 wide
+        // in order, its two extra floats overwritten by the next (the last block's spill past the
+        // panel lands in the next panel, packed after, or in kPackASlack).
+        const float* row[8];
+        for (std::size_t r = 0; r < 8; ++r) row[r] = src + std::min(r, rows - 1) * a.stride;
+        const std::size_t kc8 = kc / 8 * 8;
+        for (std::size_t c8 = 0; c8 < kc8; c8 += 8) Transpose8x8(row, c8, dst + c8 * MR, MR);
+        for (std::size_t k = kc8; k < kc; ++k)
+          for (std::size_t r = 0; r < rows; ++r) dst[k * MR + r] = src[r * a.stride + k];
+      } else {
+        TransposeCopy(src, a.stride, rows, kc, dst, MR);
+      }
+#else
+      TransposeCopy(src, a.stride, rows, kc, dst, MR);
+#endif
       if (rows < MR)
         for (std::size_t k = 0; k < kc; ++k)
           for (std::size_t r = rows; r < MR; ++r) dst[k * MR + r] = 0.0f;
@@ -536,7 +564,7 @@ HWY_NOINLINE void GemmBlockedTiles(Trans ta, Trans tb, ConstMatrixView a, ConstM
   const std::size_t kc_step = EvenBlock(k, kGemmKC, 1);
   const std::size_t mc_step = EvenBlock(m, kGemmMC, MR);
   const std::size_t nc_step = EvenBlock(n, kGemmNC, nr);
-  float* packed_a = thread_scratch(0, mc_step * kc_step);
+  float* packed_a = thread_scratch(0, mc_step * kc_step + kPackASlack);
   float* packed_b = thread_scratch(1, nc_step * kc_step);
   const bool pack_a = nc_step / nr > kGemmPackATiles;
   const bool pack_b = tb == Trans::T || m > kGemmPackBRows;
