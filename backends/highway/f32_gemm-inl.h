@@ -346,7 +346,13 @@ HWY_INLINE void GemmMicroKernelUpTo(D d, std::size_t nv, std::size_t kc, ASlice 
 
 // --- packing ----------------------------------------------------------------------------------
 
-#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// Targets with 256-bit shuffles for the 8 x 8 transpose (evaluated again for each target).
+#ifndef MLPK_HWY_TRANSPOSE_8X8
+#define MLPK_HWY_TRANSPOSE_8X8 \
+  (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL)
+#endif
+
+#if MLPK_HWY_TRANSPOSE_8X8
 // Columns c .. c+7 of eight rows (row r at src[r] + c) transposed in 256-bit registers: 8 loads,
 // 24 shuffles, 8 stores for 64 elements. Output column j goes to o + j * out_stride, stored in
 // increasing j, so that with out_stride < 8 each store's tail is overwritten by the next one.
@@ -397,7 +403,7 @@ HWY_INLINE void TransposeCopy(const float* HWY_RESTRICT src, std::size_t src_str
                               std::size_t out_stride) {
   std::size_t c = 0;
   std::size_t rows4 = 0;
-#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+#if MLPK_HWY_TRANSPOSE_8X8
   // 8 x 8 blocks (packing op(B) = B^T in 4 x 4 blocks was 10% of a 256x784x512 nt product).
   {
     const std::size_t rows8 = rows / 8 * 8;
@@ -457,7 +463,8 @@ HWY_NOINLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t
     if (ta == Trans::N) {
       // op(A)(i, k) = a(i, k): a transpose of the rows x kc block; zero the padding rows.
       const float* src = a.data + (i0 + ir) * a.stride + k0;
-#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+      bool copied = false;
+#if MLPK_HWY_TRANSPOSE_8X8
       if constexpr (MR == 6) {
         // 8 x 8 blocks of six rows and two copies of the last, each output column stored 8 wide
         // in order, its two extra floats overwritten by the next (the last block's spill past the
@@ -468,12 +475,10 @@ HWY_NOINLINE void PackA(Trans ta, ConstMatrixView a, std::size_t i0, std::size_t
         for (std::size_t c8 = 0; c8 < kc8; c8 += 8) Transpose8x8(row, c8, dst + c8 * MR, MR);
         for (std::size_t k = kc8; k < kc; ++k)
           for (std::size_t r = 0; r < rows; ++r) dst[k * MR + r] = src[r * a.stride + k];
-      } else {
-        TransposeCopy(src, a.stride, rows, kc, dst, MR);
+        copied = true;
       }
-#else
-      TransposeCopy(src, a.stride, rows, kc, dst, MR);
 #endif
+      if (!copied) TransposeCopy(src, a.stride, rows, kc, dst, MR);
       if (rows < MR)
         for (std::size_t k = 0; k < kc; ++k)
           for (std::size_t r = rows; r < MR; ++r) dst[k * MR + r] = 0.0f;
