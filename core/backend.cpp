@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <utility>
 
@@ -25,6 +26,25 @@ void require_length(const char* kernel, const char* what, std::size_t length, st
   if (length != cols)
     throw Error(std::string(kernel) + ": " + what + " has " + std::to_string(length) +
                 " entries but " + matrix + " has " + std::to_string(cols) + " columns");
+}
+
+// The arrays of an optimizer's update, g first: each as long as g, and no two overlapping (element
+// i of each is read before it is written, so an overlap would mix parameters with their state).
+void require_update_arrays(const char* kernel,
+                           std::initializer_list<std::pair<const char*, std::span<const float>>> arrays) {
+  const std::span<const float> g = arrays.begin()->second;
+  for (const auto& [what, array] : arrays)
+    if (array.size() != g.size())
+      throw Error(std::string(kernel) + ": g has " + std::to_string(g.size()) + " entries but " +
+                  what + " has " + std::to_string(array.size()));
+  const auto address = [](const float* p) { return reinterpret_cast<std::uintptr_t>(p); };
+  const std::uintptr_t bytes = g.size() * sizeof(float);
+  for (auto i = arrays.begin(); i != arrays.end(); ++i)
+    for (auto j = i + 1; j != arrays.end(); ++j) {
+      const std::uintptr_t a = address(i->second.data()), b = address(j->second.data());
+      if (bytes > 0 && a < b + bytes && b < a + bytes)
+        throw Error(std::string(kernel) + ": " + i->first + " and " + j->first + " overlap");
+    }
 }
 
 }  // namespace
@@ -107,26 +127,16 @@ void Backend::axpy(float alpha, std::span<const float> x, std::span<float> y) {
 
 void Backend::adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
                           std::span<float> m, std::span<float> s) {
-  for (const auto& [what, length] : {std::pair{"w", w.size()}, {"m", m.size()}, {"s", s.size()}})
-    if (length != g.size())
-      throw Error(std::string("adam_update: g has ") + std::to_string(g.size()) + " entries but " +
-                  what + " has " + std::to_string(length));
+  require_update_arrays("adam_update", {{"g", g}, {"w", w}, {"m", m}, {"s", s}});
   if (g.empty()) return;
-  // Element i of each array is read before it is written, so one array overlapping another
-  // would mix parameters with moments: refuse it.
-  const auto address = [](const float* p) { return reinterpret_cast<std::uintptr_t>(p); };
-  const std::pair<const char*, std::uintptr_t> arrays[] = {
-      {"g", address(g.data())}, {"w", address(w.data())}, {"m", address(m.data())},
-      {"s", address(s.data())}};
-  const std::uintptr_t bytes = g.size() * sizeof(float);
-  for (std::size_t i = 0; i < 4; ++i)
-    for (std::size_t j = i + 1; j < 4; ++j) {
-      const std::uintptr_t a = arrays[i].second, b = arrays[j].second;
-      if (a < b + bytes && b < a + bytes)
-        throw Error(std::string("adam_update: ") + arrays[i].first + " and " + arrays[j].first +
-                    " overlap");
-    }
   do_adam_update(step, g, w, m, s);
+}
+
+void Backend::momentum_update(const MomentumStep& step, std::span<const float> g, std::span<float> w,
+                              std::span<float> v) {
+  require_update_arrays("momentum_update", {{"g", g}, {"w", w}, {"v", v}});
+  if (g.empty()) return;
+  do_momentum_update(step, g, w, v);
 }
 
 void Backend::require_valid(const DropoutMask& mask, ConstMatrixView x, ConstMatrixView y,
@@ -240,6 +250,11 @@ void Backend::do_dense_backward_activation(Activation g, ConstMatrixView z, Cons
 void Backend::do_adam_update(const AdamStep& p, std::span<const float> g, std::span<float> w,
                              std::span<float> m, std::span<float> s) {
   for (std::size_t i = 0; i < g.size(); ++i) p.update(g[i], w[i], m[i], s[i]);
+}
+
+void Backend::do_momentum_update(const MomentumStep& p, std::span<const float> g, std::span<float> w,
+                                 std::span<float> v) {
+  for (std::size_t i = 0; i < g.size(); ++i) p.update(g[i], w[i], v[i]);
 }
 
 void Backend::do_dropout_forward(const DropoutMask& mask, ConstMatrixView x, MatrixView y) {

@@ -24,6 +24,7 @@ std::string number(double v) { return std::to_string(v); }
 // The kernel an optimizer's update runs, as the profiler names it.
 Kernel update_kernel(OptimizerKind kind, float weight_decay) {
   if (kind == OptimizerKind::adam || kind == OptimizerKind::adamw) return Kernel::adam_update;
+  if (kind == OptimizerKind::momentum || kind == OptimizerKind::nesterov) return Kernel::momentum_update;
   if (kind == OptimizerKind::sgd && weight_decay == 0.0f) return Kernel::axpy;
   return Kernel::optimizer_loop;
 }
@@ -212,15 +213,11 @@ void Sgd::update(std::span<float> w, std::span<const float> g, float lr, std::ve
 
 void Momentum::update(std::span<float> w, std::span<const float> g, float lr,
                       std::vector<std::vector<float>>& state, std::size_t begin, std::size_t end,
-              Backend&) {
-  const float wd = options().weight_decay, mu = options().momentum;
-  float* v = state[0].data();
-  for (std::size_t i = begin; i < end; ++i) {
-    const float grad = g[i] + wd * w[i];
-    const float velocity = mu * v[i] + grad;
-    v[i] = velocity;
-    w[i] -= lr * (nesterov_ ? grad + mu * velocity : velocity);
-  }
+                      Backend& backend) {
+  const MomentumStep step{lr, options().momentum, options().weight_decay, nesterov_};
+  const std::size_t n = end - begin;
+  backend.momentum_update(step, g.subspan(begin, n), w.subspan(begin, n),
+                          std::span<float>(state[0]).subspan(begin, n));
 }
 
 void Adam::update(std::span<float> w, std::span<const float> g, float lr,

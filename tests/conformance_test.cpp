@@ -316,6 +316,28 @@ TEST_P(Conformance, AdamUpdate) {
     }
 }
 
+TEST_P(Conformance, MomentumUpdate) {
+  // Momentum and Nesterov, with and without weight decay: MomentumStep::update's operations, so
+  // the reference's bits exactly, at every vector width and in the tails.
+  const MomentumStep steps[] = {{0.01f, 0.9f, 0.0f, false},
+                                {0.05f, 0.9f, 1e-4f, true},
+                                {0.1f, 0.5f, 0.01f, false},
+                                {0.2f, 0.99f, 0.003f, true}};
+  for (const MomentumStep& step : steps)
+    for (std::size_t n : {1, 3, 17, 129, 1000, 4099}) {
+      SCOPED_TRACE(testing::Message() << "n " << n << ", nesterov " << step.nesterov);
+      const auto g = random_vector(n, n);
+      auto w = random_vector(n, n + 1), v = random_vector(n, n + 2);
+      auto w_ref = w, v_ref = v;
+      backend_->momentum_update(step, g, w, v);
+      reference_->momentum_update(step, g, w_ref, v_ref);
+      for (std::size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(v[i], v_ref[i]) << "at " << i;
+        ASSERT_EQ(w[i], w_ref[i]) << "at " << i;
+      }
+    }
+}
+
 // Forward and backward with a fixed mask, at positions in the layer that start mid-vector and
 // mid-tile and far out: the same elements dropped as the reference (exactly 0), the others
 // within one rounding of X / (1 - p) computed in double.
@@ -524,6 +546,14 @@ TEST_P(Conformance, RejectsWrongShapesWithTheSameMessages) {
     backend_->adam_update(AdamStep{}, std::span<const float>(buffer, 3), std::span<float>(buffer + 3, 3),
                           std::span<float>(buffer + 5, 3), std::span<float>(buffer + 9, 3));
   }, testing::ThrowsMessage<Error>(testing::HasSubstr("w and m overlap")));
+  EXPECT_THAT([&] {
+    backend_->momentum_update(MomentumStep{}, std::span<const float>(buffer, 3), std::span<float>(buffer + 3, 3),
+                              std::span<float>(buffer + 6, 2));
+  }, testing::ThrowsMessage<Error>(testing::HasSubstr("momentum_update: g has 3 entries but v has 2")));
+  EXPECT_THAT([&] {
+    backend_->momentum_update(MomentumStep{}, std::span<const float>(buffer, 3), std::span<float>(buffer + 3, 3),
+                              std::span<float>(buffer + 4, 3));
+  }, testing::ThrowsMessage<Error>(testing::HasSubstr("momentum_update: w and v overlap")));
   EXPECT_THAT([&] { backend_->dropout_forward(DropoutMask{1, 2, 3, 0.5f}, m23, m33); },
               testing::ThrowsMessage<Error>(testing::HasSubstr("dropout_forward: Y is 3x3 but X is 2x3")));
   EXPECT_THAT([&] { backend_->dropout_backward(DropoutMask{1, 2, 3, 0.5f}, m33, m23); },

@@ -289,6 +289,30 @@ inline void AdamUpdate(const AdamStep& p, const float* g, float* w, float* m, fl
   });
 }
 
+// Backend::momentum_update, one vector of parameters at a time: MomentumStep::update's
+// operations in its order, without fused multiply-adds, as AdamUpdate. The default loop ran at
+// the x86-64 baseline's four lanes.
+inline void MomentumUpdate(const MomentumStep& p, const float* g, float* w, float* v,
+                           std::size_t n) {
+  const hn::ScalableTag<float> d;
+  const auto lr = hn::Set(d, p.learning_rate), mu = hn::Set(d, p.momentum);
+  const auto wd = hn::Set(d, p.weight_decay);
+  const auto run = [&]<bool kNesterov>() {
+    ForEachVector(d, n, [&]<bool kFull>(std::size_t j, std::size_t count) {
+      const auto vw = LoadPart<kFull>(d, w + j, count);
+      const auto grad = hn::Add(LoadPart<kFull>(d, g + j, count), hn::Mul(wd, vw));
+      const auto velocity = hn::Add(hn::Mul(mu, LoadPart<kFull>(d, v + j, count)), grad);
+      StorePart<kFull>(d, velocity, v + j, count);
+      const auto direction = kNesterov ? hn::Add(grad, hn::Mul(mu, velocity)) : velocity;
+      StorePart<kFull>(d, hn::Sub(vw, hn::Mul(lr, direction)), w + j, count);
+    });
+  };
+  if (p.nesterov)
+    run.template operator()<true>();
+  else
+    run.template operator()<false>();
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace mlpk::highway
 HWY_AFTER_NAMESPACE();

@@ -84,6 +84,10 @@ class HighwayBackend final : public Backend {
                       std::span<float> m, std::span<float> s) override {
     k_.adam_update(step, g.data(), w.data(), m.data(), s.data(), g.size());
   }
+  void do_momentum_update(const MomentumStep& step, std::span<const float> g, std::span<float> w,
+                          std::span<float> v) override {
+    k_.momentum_update(step, g.data(), w.data(), v.data(), g.size());
+  }
   // dropout_backward is the default's: this same product.
   void do_dropout_forward(const DropoutMask& mask, ConstMatrixView x, MatrixView y) override {
     k_.dropout(mask, x, y);

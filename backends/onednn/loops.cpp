@@ -103,6 +103,22 @@ MLPK_LOOP void adam_body(const AdamStep& p, std::span<const float> g, std::span<
   for (std::size_t i = 0; i < g.size(); ++i) p.update(gp[i], wp[i], mp[i], sp[i]);
 }
 
+MLPK_LOOP void momentum_body(const MomentumStep& p, std::span<const float> g, std::span<float> w,
+                             std::span<float> v) {
+  const float* gp = g.data();
+  float* wp = w.data();
+  float* vp = v.data();
+  // Two loops, so that neither tests nesterov per element.
+  MomentumStep step = p;
+  if (step.nesterov) {
+    step.nesterov = true;
+    for (std::size_t i = 0; i < g.size(); ++i) step.update(gp[i], wp[i], vp[i]);
+  } else {
+    step.nesterov = false;
+    for (std::size_t i = 0; i < g.size(); ++i) step.update(gp[i], wp[i], vp[i]);
+  }
+}
+
 // One Loops of functions compiled with `attributes` (a target, or nothing for the baseline).
 #define MLPK_DEFINE_LOOPS(name, attributes)                                                       \
   namespace name {                                                                              \
@@ -124,8 +140,12 @@ MLPK_LOOP void adam_body(const AdamStep& p, std::span<const float> g, std::span<
                        std::span<float> m, std::span<float> s) {                                \
     adam_body(p, g, w, m, s);                                                                   \
   }                                                                                             \
+  attributes void momentum(const MomentumStep& p, std::span<const float> g, std::span<float> w, \
+                           std::span<float> v) {                                                \
+    momentum_body(p, g, w, v);                                                                  \
+  }                                                                                             \
   constexpr Loops loops{#name, &add_bias, &activation_forward, &dense_backward, &loss_gradient,  \
-                        &axpy, &adam};                                                          \
+                        &axpy, &adam, &momentum};                                               \
   }
 
 MLPK_DEFINE_LOOPS(baseline, )

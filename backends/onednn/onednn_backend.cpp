@@ -126,7 +126,7 @@ class OnednnBackend final : public Backend {
   }
 
   // Loops: with the cached-call overhead counted they beat the binary primitive
-  // (bench_onednn: BM_LossGradient vs BM_CallOverhead); oneDNN has no axpy or Adam primitive.
+  // (bench_onednn: BM_LossGradient vs BM_CallOverhead); oneDNN has no axpy, Adam or momentum primitive.
   void do_loss_gradient(ConstMatrixView a, ConstMatrixView y, float scale, MatrixView g) override {
     loops_.loss_gradient(a, y, scale, g);
   }
@@ -136,6 +136,10 @@ class OnednnBackend final : public Backend {
   void do_adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
                       std::span<float> m, std::span<float> s) override {
     loops_.adam(step, g, w, m, s);
+  }
+  void do_momentum_update(const MomentumStep& step, std::span<const float> g, std::span<float> w,
+                          std::span<float> v) override {
+    loops_.momentum(step, g, w, v);
   }
 
   void do_dense_forward(ConstMatrixView x, ConstMatrixView w, std::span<const float> bias,

@@ -6,7 +6,7 @@
 // therefore assume valid, non-empty arguments.
 //
 // The fused kernels (dense_forward, sum_bias_activation, dense_backward_activation) have defaults
-// that compose the simple ones, and adam_update and dropout_forward have plain loops
+// that compose the simple ones, and adam_update, momentum_update and dropout_forward have plain loops
 // (dropout_backward is dropout_forward's product), so a new backend is correct with the simple
 // kernels alone, and fast when it overrides the others.
 //
@@ -44,6 +44,22 @@ struct AdamStep {
     m = m1;
     s = s1;
     w = decay * w0 - step_size * m1 / (std::sqrt(s1) * inverse_sqrt_c2 + epsilon);
+  }
+};
+
+// The per-step constants of one update of SGD with momentum (see Backend::momentum_update):
+// the learning rate, the momentum mu, the L2 weight decay wd, and Nesterov's variant.
+struct MomentumStep {
+  float learning_rate, momentum, weight_decay;
+  bool nesterov;
+
+  // The update of one parameter w with gradient g and velocity v: the definition that every
+  // backend's loop computes, element by element, in this order of operations.
+  void update(float g, float& w, float& v) const {
+    const float grad = g + weight_decay * w;
+    const float velocity = momentum * v + grad;
+    v = velocity;
+    w -= learning_rate * (nesterov ? grad + momentum * velocity : velocity);
   }
 };
 
@@ -116,6 +132,13 @@ class Backend {
   void adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
                    std::span<float> m, std::span<float> s);
 
+  // The update of SGD with (Nesterov) momentum of parameters w from gradients g, with velocity v
+  // (all of one length), element by element:
+  //   g' = g + wd w;  v = mu v + g';  w = w - lr (nesterov ? g' + mu v : v).
+  // The three arrays must not overlap.
+  void momentum_update(const MomentumStep& step, std::span<const float> g, std::span<float> w,
+                       std::span<float> v);
+
   // Inverted dropout (dropout.hpp): Y = X * keep / (1 - p) element by element, keep being
   // mask.keeps(i, j) for element (i, j) of the views, so a dropped element is 0 whatever X holds
   // (NaN included) and a kept one is X times mask.scale() (the reference: times 1 / (1 - p) in
@@ -167,6 +190,9 @@ class Backend {
   // Default: a plain loop, which the compiler vectorizes for the baseline instruction set.
   virtual void do_adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
                               std::span<float> m, std::span<float> s);
+  // Default: a plain loop, as do_adam_update.
+  virtual void do_momentum_update(const MomentumStep& step, std::span<const float> g,
+                                  std::span<float> w, std::span<float> v);
   // Default: a loop over rows, the words of 64 columns at a time (DropoutMask::tile_words).
   virtual void do_dropout_forward(const DropoutMask& mask, ConstMatrixView x, MatrixView y);
   // Default: do_dropout_forward, which computes the same product.

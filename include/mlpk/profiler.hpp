@@ -52,10 +52,11 @@ enum class Kernel : std::uint8_t {
   loss_gradient,
   axpy,
   adam_update,
+  momentum_update,
   dropout_forward,
   dropout_backward,
   loss_value,      // core: the loss of a batch
-  optimizer_loop,  // core: an optimizer's own loop (momentum, SGD with weight decay)
+  optimizer_loop,  // core: an optimizer's own loop (SGD with weight decay)
   sum_bias_activation,  // a layer whose product was cut along its reduction (owned weights):
                         // its k other partial products summed into Z, the bias, the activation
   gather,          // core: rows of the caller's X copied and checked finite (no FLOPs)
@@ -66,7 +67,7 @@ std::string_view to_string(Kernel kernel);
 // One kernel call, on the thread that ran it. Shapes: gemm computes an m x n output over a
 // reduction of k; dense_forward is the gemm of its m x n output over k plus bias and
 // activation; element-wise and column kernels work on m x n (k = 0; sum_bias_activation's k is
-// the number of partial products it adds to Z); axpy, adam_update and optimizer_loop on n
+// the number of partial products it adds to Z); axpy and the optimizers' updates on n
 // elements (m = 1). A gemm that `accumulates` adds its product into C (C = C + alpha op(A)
 // op(B): plain SGD's step folded into a weight gradient, W - lr dW), so it reads C too.
 struct KernelCall {
@@ -101,7 +102,8 @@ struct StepRecord {
 // The cost model of one kernel call (the roofline's two axes). FLOPs: a multiply-add is 2; an
 // element-wise operation counts 1 a element and output (bias add, activation, its derivative's
 // multiply, a column sum's add, loss gradient's subtract and scale = 2, dropout's multiply, not
-// its mask's integer work); adam_update 16 an element, axpy 2, the loss value 3. Bytes: every
+// its mask's integer work); adam_update 16 an element, momentum_update 6 (Nesterov's 2 more not
+// counted), axpy 2, the loss value 3. Bytes: every
 // operand a call reads, and every output it writes, counted once per call at 4 bytes a float;
 // an output read as well (beta != 0, in-place updates) twice. Packing is not counted: a task
 // packs its blocks of A and B into cache-sized panels once and reads them from cache after, so
