@@ -108,15 +108,13 @@ MLPK_LOOP void momentum_body(const MomentumStep& p, std::span<const float> g, st
   const float* gp = g.data();
   float* wp = w.data();
   float* vp = v.data();
-  // Two loops, so that neither tests nesterov per element.
-  MomentumStep step = p;
-  if (step.nesterov) {
-    step.nesterov = true;
+  // A local copy, whose constants no store to w or v can change, and two loops, so that neither
+  // tests nesterov per element.
+  const MomentumStep step = p;
+  if (step.nesterov)
     for (std::size_t i = 0; i < g.size(); ++i) step.update(gp[i], wp[i], vp[i]);
-  } else {
-    step.nesterov = false;
+  else
     for (std::size_t i = 0; i < g.size(); ++i) step.update(gp[i], wp[i], vp[i]);
-  }
 }
 
 // One Loops of functions compiled with `attributes` (a target, or nothing for the baseline).
