@@ -13,7 +13,7 @@
 //   BM_ShuffledStep/<backend>/<layers>/batch<N>/threads<T>
 //                                                 a step as an epoch takes it: Adam, on a batch of
 //                                                 rows gathered in shuffled order from 20,000
-//   BM_OptimizerStep/<optimizer>/<layers>/threads<T>
+//   BM_OptimizerStep/<optimizer>/<layers>/threads<T> (optimizer: sgd, sgd+decay, momentum, adam)
 //                                                 GB/s of one parameter update (default backend)
 // Pair two backends' rows from --benchmark_format=json by name. Run single-threaded
 // (OMP_NUM_THREADS=1) to compare kernels, not thread pools.
@@ -249,7 +249,8 @@ void register_shuffled_step(const std::string& spec, const std::string& layers, 
 
 // One optimizer step over the parameters of a 784-512-256-10 network (535k), the main job's.
 // GB/s counts each array the update reads or writes once: w and g, plus v (momentum) or m and s
-// (Adam), written back with w.
+// (Adam), written back with w. "sgd+decay" is SGD with weight decay 1e-4 (`sgd_update`; plain
+// SGD is the backend's axpy).
 void register_optimizer_step(const std::string& optimizer, std::size_t threads) {
   const std::string layers = "784-512-256-10";
   const std::string name = "BM_OptimizerStep/" + optimizer + "/" + layers + "/threads" + std::to_string(threads);
@@ -259,8 +260,11 @@ void register_optimizer_step(const std::string& optimizer, std::size_t threads) 
     net.set_threads(threads);
     const std::span<float> g = net.gradients();
     for (std::size_t i = 0; i < g.size(); ++i) g[i] = 1e-3f * static_cast<float>(static_cast<int>(i % 7) - 3);
-    const OptimizerKind kind = parse_optimizer(optimizer);
-    const auto step = make_optimizer(kind, OptimizerOptions{});
+    const bool decay = optimizer == "sgd+decay";
+    const OptimizerKind kind = decay ? OptimizerKind::sgd : parse_optimizer(optimizer);
+    OptimizerOptions options;
+    if (decay) options.weight_decay = 1e-4f;
+    const auto step = make_optimizer(kind, options);
     for (auto _ : state) step->step(net);
     const double arrays = kind == OptimizerKind::sgd ? 3 : kind == OptimizerKind::adam ? 7 : 5;
     state.counters["GBps"] = benchmark::Counter(arrays * sizeof(float) * g.size() * 1e-9,
@@ -322,7 +326,7 @@ int main(int argc, char** argv) {
             register_train_step(name, "784-1024-1024-1024-10", Activation::relu, Loss::softmax_cross_entropy, 256,
                                 threads, variant);
         }
-  for (const char* optimizer : {"sgd", "momentum", "adam"})
+  for (const char* optimizer : {"sgd", "sgd+decay", "momentum", "adam"})
     for (std::size_t threads : {1, 2}) register_optimizer_step(optimizer, threads);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

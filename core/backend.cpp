@@ -132,6 +132,12 @@ void Backend::adam_update(const AdamStep& step, std::span<const float> g, std::s
   do_adam_update(step, g, w, m, s);
 }
 
+void Backend::sgd_update(const SgdStep& step, std::span<const float> g, std::span<float> w) {
+  require_update_arrays("sgd_update", {{"g", g}, {"w", w}});
+  if (g.empty()) return;
+  do_sgd_update(step, g, w);
+}
+
 void Backend::momentum_update(const MomentumStep& step, std::span<const float> g, std::span<float> w,
                               std::span<float> v) {
   require_update_arrays("momentum_update", {{"g", g}, {"w", w}, {"v", v}});
@@ -250,6 +256,10 @@ void Backend::do_dense_backward_activation(Activation g, ConstMatrixView z, Cons
 void Backend::do_adam_update(const AdamStep& p, std::span<const float> g, std::span<float> w,
                              std::span<float> m, std::span<float> s) {
   for (std::size_t i = 0; i < g.size(); ++i) p.update(g[i], w[i], m[i], s[i]);
+}
+
+void Backend::do_sgd_update(const SgdStep& p, std::span<const float> g, std::span<float> w) {
+  for (std::size_t i = 0; i < g.size(); ++i) p.update(g[i], w[i]);
 }
 
 void Backend::do_momentum_update(const MomentumStep& p, std::span<const float> g, std::span<float> w,

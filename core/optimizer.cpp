@@ -25,8 +25,7 @@ std::string number(double v) { return std::to_string(v); }
 Kernel update_kernel(OptimizerKind kind, float weight_decay) {
   if (kind == OptimizerKind::adam || kind == OptimizerKind::adamw) return Kernel::adam_update;
   if (kind == OptimizerKind::momentum || kind == OptimizerKind::nesterov) return Kernel::momentum_update;
-  if (kind == OptimizerKind::sgd && weight_decay == 0.0f) return Kernel::axpy;
-  return Kernel::optimizer_loop;
+  return weight_decay == 0.0f ? Kernel::axpy : Kernel::sgd_update;
 }
 
 }  // namespace
@@ -208,7 +207,7 @@ void Sgd::update(std::span<float> w, std::span<const float> g, float lr, std::ve
     backend.axpy(-lr, g.subspan(begin, end - begin), w.subspan(begin, end - begin));
     return;
   }
-  for (std::size_t i = begin; i < end; ++i) w[i] -= lr * (g[i] + wd * w[i]);
+  backend.sgd_update(SgdStep{lr, wd}, g.subspan(begin, end - begin), w.subspan(begin, end - begin));
 }
 
 void Momentum::update(std::span<float> w, std::span<const float> g, float lr,

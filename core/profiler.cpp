@@ -58,10 +58,10 @@ std::string_view to_string(Kernel kernel) {
     case Kernel::axpy: return "axpy";
     case Kernel::adam_update: return "adam_update";
     case Kernel::momentum_update: return "momentum_update";
+    case Kernel::sgd_update: return "sgd_update";
     case Kernel::dropout_forward: return "dropout_forward";
     case Kernel::dropout_backward: return "dropout_backward";
     case Kernel::loss_value: return "loss_value";
-    case Kernel::optimizer_loop: return "optimizer_loop";
     case Kernel::sum_bias_activation: return "sum_bias_activation";
     case Kernel::gather: return "gather";
     case Kernel::none: return "none";
@@ -92,7 +92,7 @@ KernelCost kernel_cost(const KernelCall& c) {
     case Kernel::dropout_forward:                                    // reads X, writes Y
     case Kernel::dropout_backward: return {mn, f * 2.0 * mn};
     case Kernel::momentum_update: return {6.0 * n, f * 5.0 * n};     // reads g w v, writes w v
-    case Kernel::optimizer_loop: return {4.0 * n, f * 3.0 * n};      // SGD + decay: reads g w, writes w
+    case Kernel::sgd_update: return {4.0 * n, f * 3.0 * n};          // reads g w, writes w
     case Kernel::sum_bias_activation: {  // reads Z, the k partials and b; writes Z and A
       const double activated = c.activation == Activation::identity ? 0.0 : 1.0;
       return {(k + 1.0 + activated) * mn, f * ((k + 2.0 + activated) * mn + n)};

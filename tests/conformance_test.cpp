@@ -316,6 +316,20 @@ TEST_P(Conformance, AdamUpdate) {
     }
 }
 
+TEST_P(Conformance, SgdUpdate) {
+  // SGD with weight decay: SgdStep::update's operations, the reference's bits exactly.
+  for (const SgdStep step : {SgdStep{0.01f, 1e-4f}, SgdStep{0.3f, 0.05f}})
+    for (std::size_t n : {1, 3, 17, 129, 1000, 4099}) {
+      SCOPED_TRACE(testing::Message() << "n " << n << ", lr " << step.learning_rate);
+      const auto g = random_vector(n, n);
+      auto w = random_vector(n, n + 1);
+      auto w_ref = w;
+      backend_->sgd_update(step, g, w);
+      reference_->sgd_update(step, g, w_ref);
+      for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(w[i], w_ref[i]) << "at " << i;
+    }
+}
+
 TEST_P(Conformance, MomentumUpdate) {
   // Momentum and Nesterov, with and without weight decay: MomentumStep::update's operations, so
   // the reference's bits exactly, at every vector width and in the tails.
@@ -546,6 +560,10 @@ TEST_P(Conformance, RejectsWrongShapesWithTheSameMessages) {
     backend_->adam_update(AdamStep{}, std::span<const float>(buffer, 3), std::span<float>(buffer + 3, 3),
                           std::span<float>(buffer + 5, 3), std::span<float>(buffer + 9, 3));
   }, testing::ThrowsMessage<Error>(testing::HasSubstr("w and m overlap")));
+  EXPECT_THAT([&] { backend_->sgd_update(SgdStep{}, std::span<const float>(buffer, 3), std::span<float>(buffer + 3, 4)); },
+              testing::ThrowsMessage<Error>(testing::HasSubstr("sgd_update: g has 3 entries but w has 4")));
+  EXPECT_THAT([&] { backend_->sgd_update(SgdStep{}, std::span<const float>(buffer, 3), std::span<float>(buffer + 2, 3)); },
+              testing::ThrowsMessage<Error>(testing::HasSubstr("sgd_update: g and w overlap")));
   EXPECT_THAT([&] {
     backend_->momentum_update(MomentumStep{}, std::span<const float>(buffer, 3), std::span<float>(buffer + 3, 3),
                               std::span<float>(buffer + 6, 2));

@@ -289,6 +289,17 @@ inline void AdamUpdate(const AdamStep& p, const float* g, float* w, float* m, fl
   });
 }
 
+// Backend::sgd_update, one vector at a time: SgdStep::update's operations, as AdamUpdate.
+inline void SgdUpdate(const SgdStep& p, const float* g, float* w, std::size_t n) {
+  const hn::ScalableTag<float> d;
+  const auto lr = hn::Set(d, p.learning_rate), wd = hn::Set(d, p.weight_decay);
+  ForEachVector(d, n, [&]<bool kFull>(std::size_t j, std::size_t count) {
+    const auto vw = LoadPart<kFull>(d, w + j, count);
+    const auto grad = hn::Add(LoadPart<kFull>(d, g + j, count), hn::Mul(wd, vw));
+    StorePart<kFull>(d, hn::Sub(vw, hn::Mul(lr, grad)), w + j, count);
+  });
+}
+
 // Backend::momentum_update, one vector of parameters at a time: MomentumStep::update's
 // operations in its order, without fused multiply-adds, as AdamUpdate. The default loop ran at
 // the x86-64 baseline's four lanes.

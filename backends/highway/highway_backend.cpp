@@ -84,6 +84,9 @@ class HighwayBackend final : public Backend {
                       std::span<float> m, std::span<float> s) override {
     k_.adam_update(step, g.data(), w.data(), m.data(), s.data(), g.size());
   }
+  void do_sgd_update(const SgdStep& step, std::span<const float> g, std::span<float> w) override {
+    k_.sgd_update(step, g.data(), w.data(), g.size());
+  }
   void do_momentum_update(const MomentumStep& step, std::span<const float> g, std::span<float> w,
                           std::span<float> v) override {
     k_.momentum_update(step, g.data(), w.data(), v.data(), g.size());

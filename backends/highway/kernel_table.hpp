@@ -49,6 +49,7 @@ struct KernelTable {
   void (*axpy)(float alpha, const float* x, float* y, std::size_t n);
   void (*adam_update)(const AdamStep& step, const float* g, float* w, float* m, float* s,
                       std::size_t n);
+  void (*sgd_update)(const SgdStep& step, const float* g, float* w, std::size_t n);
   void (*momentum_update)(const MomentumStep& step, const float* g, float* w, float* v,
                           std::size_t n);
   // Y = X * keep * scale with the mask's words computed in vectors (dropout forward and backward).

@@ -57,6 +57,7 @@ const KernelTable* GetKernelTable() {
       &LossGradient,
       &Axpy,
       &AdamUpdate,
+      &SgdUpdate,
       &MomentumUpdate,
       &DropoutForward,
   };

@@ -103,6 +103,13 @@ MLPK_LOOP void adam_body(const AdamStep& p, std::span<const float> g, std::span<
   for (std::size_t i = 0; i < g.size(); ++i) p.update(gp[i], wp[i], mp[i], sp[i]);
 }
 
+MLPK_LOOP void sgd_body(const SgdStep& p, std::span<const float> g, std::span<float> w) {
+  const float* gp = g.data();
+  float* wp = w.data();
+  const SgdStep step = p;  // constants no store to w can change
+  for (std::size_t i = 0; i < g.size(); ++i) step.update(gp[i], wp[i]);
+}
+
 MLPK_LOOP void momentum_body(const MomentumStep& p, std::span<const float> g, std::span<float> w,
                              std::span<float> v) {
   const float* gp = g.data();
@@ -138,12 +145,15 @@ MLPK_LOOP void momentum_body(const MomentumStep& p, std::span<const float> g, st
                        std::span<float> m, std::span<float> s) {                                \
     adam_body(p, g, w, m, s);                                                                   \
   }                                                                                             \
+  attributes void sgd(const SgdStep& p, std::span<const float> g, std::span<float> w) {         \
+    sgd_body(p, g, w);                                                                          \
+  }                                                                                             \
   attributes void momentum(const MomentumStep& p, std::span<const float> g, std::span<float> w, \
                            std::span<float> v) {                                                \
     momentum_body(p, g, w, v);                                                                  \
   }                                                                                             \
   constexpr Loops loops{#name, &add_bias, &activation_forward, &dense_backward, &loss_gradient,  \
-                        &axpy, &adam, &momentum};                                               \
+                        &axpy, &adam, &sgd, &momentum};                                         \
   }
 
 MLPK_DEFINE_LOOPS(baseline, )

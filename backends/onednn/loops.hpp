@@ -1,5 +1,5 @@
 // The onednn backend's kernels that are not oneDNN primitives: where oneDNN 2.6 has no primitive
-// for the operation (axpy, Adam, momentum) or its primitive loses to one pass of our own on the Network's
+// for the operation (axpy, the optimizers' updates) or its primitive loses to one pass of our own on the Network's
 // blocks (the loss gradient, bias, ReLU-like activations forward and backward). Plain loops the
 // compiler vectorizes, compiled for AVX-512, AVX2 and the x86-64 baseline, without contraction
 // into FMAs: every width gives the same bits.
@@ -31,6 +31,8 @@ struct Loops {
   // One Adam step, element by element as AdamStep::update defines it.
   void (*adam)(const AdamStep& step, std::span<const float> g, std::span<float> w,
                std::span<float> m, std::span<float> s);
+  // One step of SGD with weight decay, element by element as SgdStep::update defines it.
+  void (*sgd)(const SgdStep& step, std::span<const float> g, std::span<float> w);
   // One step of SGD with momentum, element by element as MomentumStep::update defines it.
   void (*momentum)(const MomentumStep& step, std::span<const float> g, std::span<float> w,
                    std::span<float> v);

@@ -126,7 +126,7 @@ class OnednnBackend final : public Backend {
   }
 
   // Loops: with the cached-call overhead counted they beat the binary primitive
-  // (bench_onednn: BM_LossGradient vs BM_CallOverhead); oneDNN has no axpy, Adam or momentum primitive.
+  // (bench_onednn: BM_LossGradient vs BM_CallOverhead); oneDNN has no axpy or optimizer primitive.
   void do_loss_gradient(ConstMatrixView a, ConstMatrixView y, float scale, MatrixView g) override {
     loops_.loss_gradient(a, y, scale, g);
   }
@@ -136,6 +136,9 @@ class OnednnBackend final : public Backend {
   void do_adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
                       std::span<float> m, std::span<float> s) override {
     loops_.adam(step, g, w, m, s);
+  }
+  void do_sgd_update(const SgdStep& step, std::span<const float> g, std::span<float> w) override {
+    loops_.sgd(step, g, w);
   }
   void do_momentum_update(const MomentumStep& step, std::span<const float> g, std::span<float> w,
                           std::span<float> v) override {

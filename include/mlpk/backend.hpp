@@ -6,7 +6,7 @@
 // therefore assume valid, non-empty arguments.
 //
 // The fused kernels (dense_forward, sum_bias_activation, dense_backward_activation) have defaults
-// that compose the simple ones, and adam_update, momentum_update and dropout_forward have plain loops
+// that compose the simple ones, and the optimizers' updates and dropout_forward have plain loops
 // (dropout_backward is dropout_forward's product), so a new backend is correct with the simple
 // kernels alone, and fast when it overrides the others.
 //
@@ -45,6 +45,15 @@ struct AdamStep {
     s = s1;
     w = decay * w0 - step_size * m1 / (std::sqrt(s1) * inverse_sqrt_c2 + epsilon);
   }
+};
+
+// The per-step constants of one update of SGD with L2 weight decay wd (see Backend::sgd_update).
+struct SgdStep {
+  float learning_rate, weight_decay;
+
+  // The update of one parameter w with gradient g: the definition that every backend's loop
+  // computes, element by element, in this order of operations.
+  void update(float g, float& w) const { w -= learning_rate * (g + weight_decay * w); }
 };
 
 // The per-step constants of one update of SGD with momentum (see Backend::momentum_update):
@@ -132,6 +141,11 @@ class Backend {
   void adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
                    std::span<float> m, std::span<float> s);
 
+  // The update of SGD with weight decay of parameters w from gradients g (of one length), element
+  // by element: w = w - lr (g + wd w). (Without decay it is axpy(-lr, g, w).) g and w must not
+  // overlap.
+  void sgd_update(const SgdStep& step, std::span<const float> g, std::span<float> w);
+
   // The update of SGD with (Nesterov) momentum of parameters w from gradients g, with velocity v
   // (all of one length), element by element:
   //   g' = g + wd w;  v = mu v + g';  w = w - lr (nesterov ? g' + mu v : v).
@@ -190,7 +204,8 @@ class Backend {
   // Default: a plain loop, which the compiler vectorizes for the baseline instruction set.
   virtual void do_adam_update(const AdamStep& step, std::span<const float> g, std::span<float> w,
                               std::span<float> m, std::span<float> s);
-  // Default: a plain loop, as do_adam_update.
+  // Default: plain loops, as do_adam_update.
+  virtual void do_sgd_update(const SgdStep& step, std::span<const float> g, std::span<float> w);
   virtual void do_momentum_update(const MomentumStep& step, std::span<const float> g,
                                   std::span<float> w, std::span<float> v);
   // Default: a loop over rows, the words of 64 columns at a time (DropoutMask::tile_words).

@@ -53,10 +53,10 @@ enum class Kernel : std::uint8_t {
   axpy,
   adam_update,
   momentum_update,
+  sgd_update,
   dropout_forward,
   dropout_backward,
   loss_value,      // core: the loss of a batch
-  optimizer_loop,  // core: an optimizer's own loop (SGD with weight decay)
   sum_bias_activation,  // a layer whose product was cut along its reduction (owned weights):
                         // its k other partial products summed into Z, the bias, the activation
   gather,          // core: rows of the caller's X copied and checked finite (no FLOPs)
@@ -103,7 +103,7 @@ struct StepRecord {
 // element-wise operation counts 1 a element and output (bias add, activation, its derivative's
 // multiply, a column sum's add, loss gradient's subtract and scale = 2, dropout's multiply, not
 // its mask's integer work); adam_update 16 an element, momentum_update 6 (Nesterov's 2 more not
-// counted), axpy 2, the loss value 3. Bytes: every
+// counted), sgd_update 4, axpy 2, the loss value 3. Bytes: every
 // operand a call reads, and every output it writes, counted once per call at 4 bytes a float;
 // an output read as well (beta != 0, in-place updates) twice. Packing is not counted: a task
 // packs its blocks of A and B into cache-sized panels once and reads them from cache after, so

@@ -25,8 +25,8 @@ namespace mlpk {
 
 // Bumped whenever the Backend class layout changes; a module built against another value is
 // refused at load time instead of crashing.
-inline constexpr int kBackendAbiVersion = 5;  // 2: adam_update, 3: block_invariant, 4: dropout,
-                                              // 5: momentum_update
+inline constexpr int kBackendAbiVersion = 6;  // 2: adam_update, 3: block_invariant, 4: dropout,
+                                              // 5: momentum_update, 6: sgd_update
 
 // Creates a backend; `options` is what followed the ':' in "name:options" (may be empty).
 using BackendFactory = std::function<std::unique_ptr<Backend>(std::string_view options)>;
