@@ -198,16 +198,17 @@ Sgd::Sgd(float learning_rate) : Optimizer(with_learning_rate(learning_rate)) {}
 
 Adam::Adam(float learning_rate) : Adam(with_learning_rate(learning_rate)) {}
 
-// The update loops compute in float with per-step constants hoisted, so that they vectorize: on a
-// 784-1024-1024-1024-10 network the double-precision SGD loop took 11% of a training step.
+// Every update is a backend kernel over this task's range [begin, end): the backend runs it at
+// its vector width, each with the operations its Step struct defines (backend.hpp).
 void Sgd::update(std::span<float> w, std::span<const float> g, float lr, std::vector<std::vector<float>>&,
                  std::size_t begin, std::size_t end, Backend& backend) {
   const float wd = options().weight_decay;
-  if (wd == 0.0f) {  // plain SGD is the backend's axpy kernel
-    backend.axpy(-lr, g.subspan(begin, end - begin), w.subspan(begin, end - begin));
-    return;
-  }
-  backend.sgd_update(SgdStep{lr, wd}, g.subspan(begin, end - begin), w.subspan(begin, end - begin));
+  const std::span<const float> grad = g.subspan(begin, end - begin);
+  const std::span<float> weights = w.subspan(begin, end - begin);
+  if (wd == 0.0f)  // plain SGD is the backend's axpy kernel
+    backend.axpy(-lr, grad, weights);
+  else
+    backend.sgd_update(SgdStep{lr, wd}, grad, weights);
 }
 
 void Momentum::update(std::span<float> w, std::span<const float> g, float lr,

@@ -301,8 +301,8 @@ inline void SgdUpdate(const SgdStep& p, const float* g, float* w, std::size_t n)
 }
 
 // Backend::momentum_update, one vector of parameters at a time: MomentumStep::update's
-// operations in its order, without fused multiply-adds, as AdamUpdate. The default loop ran at
-// the x86-64 baseline's four lanes.
+// operations in its order, without fused multiply-adds, as AdamUpdate (the Backend's default
+// loop runs at the x86-64 baseline's four lanes).
 inline void MomentumUpdate(const MomentumStep& p, const float* g, float* w, float* v,
                            std::size_t n) {
   const hn::ScalableTag<float> d;
