@@ -34,13 +34,14 @@ std::string with_path(const std::filesystem::path& path, const std::string& prob
 }
 
 // --- packing: the Network's padded flat layout <-> the file's unpadded one ------------------
-// (start, length) of each W and b inside net.parameters(), in file order.
+// (start, length) of each row of W and of each b inside net.parameters(), in file order.
 std::vector<std::pair<std::size_t, std::size_t>> blocks(const Network& net) {
   std::vector<std::pair<std::size_t, std::size_t>> out;
   const float* base = net.parameters().data();
   for (std::size_t l = 0; l < net.num_layers(); ++l) {
     const ConstMatrixView w = net.weights(l);
-    out.emplace_back(static_cast<std::size_t>(w.data - base), w.size());
+    for (std::size_t i = 0; i < w.rows; ++i)  // rows may be padded (Network::parameters)
+      out.emplace_back(static_cast<std::size_t>(w.row(i) - base), w.cols);
     const auto b = net.bias(l);
     out.emplace_back(static_cast<std::size_t>(b.data() - base), b.size());
   }

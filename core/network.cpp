@@ -34,6 +34,17 @@ constexpr std::size_t kGatherPrefetchRows = 4;
 
 std::size_t round_up(std::size_t x) { return (x + kBlockAlign - 1) / kBlockAlign * kBlockAlign; }
 
+// Row stride of a W with `cols` columns. Rows a multiple of 2 KiB long (512, 1024, ... columns)
+// put each column of W into a few cache sets, and products that read W in place slow down: on a
+// Zen 5's AVX2 path oneDNN 2.6's sgemm ran Z = X W, 256x1024x512, at 61 GFLOP/s with 1024 floats
+// a row and 106 with 1040 (128x512x392: 84 and 105), highway:AVX2 (which reads W in place up to
+// 128 rows) 128x1024x512 at 74 and 101; with AVX-512 up to 1.06x. Such rows get a cache line of
+// zeros after them; rows of 1 KiB or less measured alike either way. Steps: bench/HISTORY.md.
+constexpr std::size_t kAliasedRowFloats = 512;
+std::size_t weight_row_stride(std::size_t cols) {
+  return cols % kAliasedRowFloats == 0 ? cols + kCacheLine / sizeof(float) : cols;
+}
+
 bool relu_like(Activation a) { return a == Activation::relu || a == Activation::leaky_relu; }
 
 // True when a row holds a NaN or an infinity: an all-ones exponent. Integer tests on the bits
@@ -112,7 +123,7 @@ Network::Network(Architecture architecture, std::shared_ptr<Backend> backend, bo
   std::size_t in = architecture_.inputs;
   for (const auto& layer : architecture_.layers) {
     weight_offset_.push_back(total);
-    total += round_up(in * layer.units);
+    total += round_up(in * weight_row_stride(layer.units));
     bias_offset_.push_back(total);
     total += round_up(layer.units);
     in = layer.units;
@@ -181,7 +192,7 @@ void Network::initialize(std::uint64_t seed, Init init) {
 
 MatrixView Network::weights(std::size_t l) {
   const ConstMatrixView w = std::as_const(*this).weights(l);
-  return {params_.data() + weight_offset_[l], w.rows, w.cols};
+  return {params_.data() + weight_offset_[l], w.rows, w.cols, w.stride};
 }
 
 ConstMatrixView Network::weights(std::size_t l) const {
@@ -189,7 +200,8 @@ ConstMatrixView Network::weights(std::size_t l) const {
     throw Error("Network: layer " + std::to_string(l) + " does not exist (the network has " +
                 std::to_string(num_layers()) + ")");
   const std::size_t in = l == 0 ? architecture_.inputs : architecture_.layers[l - 1].units;
-  return {params_.data() + weight_offset_[l], in, architecture_.layers[l].units};
+  const std::size_t units = architecture_.layers[l].units;
+  return {params_.data() + weight_offset_[l], in, units, weight_row_stride(units)};
 }
 
 std::span<float> Network::bias(std::size_t l) {
@@ -211,7 +223,7 @@ std::span<float> Network::layer_gradients(std::size_t l) {
 
 ConstMatrixView Network::weight_gradient(std::size_t l) const {
   const ConstMatrixView w = weights(l);
-  return {grads_.data() + weight_offset_[l], w.rows, w.cols};
+  return {grads_.data() + weight_offset_[l], w.rows, w.cols, w.stride};
 }
 
 std::span<const float> Network::bias_gradient(std::size_t l) const {
@@ -230,7 +242,7 @@ void Network::copy_parameters_to(std::span<float> out) const {
   for (std::size_t l = 0; l < num_layers(); ++l) {
     const ConstMatrixView w = weights(l);
     const std::span<const float> b = bias(l);
-    to = std::copy_n(params_.data() + weight_offset_[l], w.rows * w.cols, to);
+    for (std::size_t i = 0; i < w.rows; ++i) to = std::copy_n(w.row(i), w.cols, to);
     to = std::copy(b.begin(), b.end(), to);
   }
 }
@@ -245,9 +257,8 @@ void Network::set_parameters(std::span<const float> values) {
                   std::to_string(values[i]));
   const float* from = values.data();
   for (std::size_t l = 0; l < num_layers(); ++l) {
-    const ConstMatrixView w = std::as_const(*this).weights(l);
-    std::copy_n(from, w.rows * w.cols, params_.data() + weight_offset_[l]);
-    from += w.rows * w.cols;
+    const MatrixView w = weights(l);
+    for (std::size_t i = 0; i < w.rows; ++i, from += w.cols) std::copy_n(from, w.cols, w.row(i));
     const std::span<float> b = bias(l);
     std::copy_n(from, b.size(), b.begin());
     from += b.size();
@@ -312,12 +323,12 @@ void Network::update_ranges(std::size_t t, std::size_t tasks,
   };
   for (std::size_t l = 0; l < num_layers(); ++l) {
     const WeightCut cut = weight_cut(l);
-    const std::size_t w0 = weight_offset_[l];
+    const std::size_t w0 = weight_offset_[l], stride = weights(l).stride;  // rows and their padding
     if (!cut.owned()) {
-      share(w0, cut.rows * cut.cols, t, tasks);
+      share(w0, cut.rows * stride, t, tasks);
     } else if (t < cut.count()) {  // row block t / n_blocks, as n_blocks contiguous pieces
       const OutputBlock o = cut.block(t);
-      share(w0 + o.row * cut.cols, o.rows * cut.cols, t % cut.n_blocks, cut.n_blocks);
+      share(w0 + o.row * stride, o.rows * stride, t % cut.n_blocks, cut.n_blocks);
     }
     share(bias_offset_[l], cut.cols, t, tasks);
   }
@@ -607,7 +618,7 @@ void Network::backward_into(ConstMatrixView y, MatrixView* input_gradient, std::
     // W's blocks are those of the forward's tasks. Under a folded SGD step the product is
     // W - rate dW, into W, after dA[l-1] has read the old W.
     const bool fold = sgd_rate > 0.0f;
-    const MatrixView dw = fold ? weights(l) : MatrixView{grads_.data() + weight_offset_[l], w.rows, w.cols};
+    const MatrixView dw = fold ? weights(l) : MatrixView{grads_.data() + weight_offset_[l], w.rows, w.cols, w.stride};
     const float dw_alpha = fold ? -sgd_rate : 1.0f, dw_beta = fold ? 1.0f : 0.0f;
     const WeightCut cut = weight_cut(l);
     const WorkSplit dw_split =

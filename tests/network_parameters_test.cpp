@@ -90,6 +90,60 @@ TEST(NetworkParameters, CountExcludesThePaddingOfTheFlatArray) {
   EXPECT_EQ(net.gradients().size(), 96u);
 }
 
+// Every float after the `cols` of each row of each W, in the flat parameters and gradients.
+std::vector<float> row_padding(const Network& net) {
+  std::vector<float> out;
+  for (std::size_t l = 0; l < net.num_layers(); ++l)
+    for (const ConstMatrixView w : {net.weights(l), net.weight_gradient(l)})
+      for (std::size_t i = 0; i < w.rows; ++i) out.insert(out.end(), w.row(i) + w.cols, w.row(i) + w.stride);
+  return out;
+}
+
+TEST(NetworkParameters, RowsOfTwoKiBArePaddedByACacheLineThatStaysZero) {
+  for (const std::string& name : available_backends()) {
+    SCOPED_TRACE(name);
+    Network net(Architecture::parse("3-512-1024-10", Activation::relu, Loss::softmax_cross_entropy),
+                create_backend(name));
+    net.set_threads(2);
+    EXPECT_EQ(net.weights(0).stride, 528u);
+    EXPECT_EQ(net.weights(1).stride, 1040u);
+    EXPECT_EQ(net.weights(2).stride, 10u);
+    EXPECT_EQ(net.weight_gradient(1).stride, 1040u);
+    EXPECT_EQ(net.parameters().size(), 3u * 528 + 512 + 512u * 1040 + 1024 + 1024u * 10 + 16);
+    EXPECT_EQ(net.parameter_count(), 3u * 512 + 512 + 512u * 1024 + 1024 + 1024u * 10 + 10);
+    // The unpadded order skips the padding: W1's row 1 starts 1024 values after its row 0.
+    std::vector<float> values(net.parameter_count());
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = 1e-4f * static_cast<float>(i % 1000);
+    net.set_parameters(values);
+    const std::size_t w1 = 3 * 512 + 512;
+    EXPECT_EQ(net.weights(1)(1, 0), values[w1 + 1024]);
+    EXPECT_EQ(net.weights(1)(511, 1023), values[w1 + 512 * 1024 - 1]);
+    std::vector<float> back(values.size());
+    net.copy_parameters_to(back);
+    EXPECT_EQ(back, values);
+    // Training with each kind of update leaves the padding zero in W and dW.
+    net.initialize(3);
+    Tensor x(16, 3), y(16, 10);
+    for (std::size_t i = 0; i < 16; ++i) {
+      for (std::size_t j = 0; j < 3; ++j) x(i, j) = 0.1f * static_cast<float>(i + j) - 0.7f;
+      y(i, i % 10) = 1.0f;
+    }
+    // (Plain SGD without decay is folded into the weight-gradient products.)
+    const std::pair<OptimizerKind, float> updates[] = {
+        {OptimizerKind::adam, 0.01f}, {OptimizerKind::momentum, 0.01f}, {OptimizerKind::sgd, 0.01f},
+        {OptimizerKind::sgd, 0.0f}};
+    for (const auto& [kind, decay] : updates) {
+      OptimizerOptions o;
+      o.learning_rate = 0.01f;
+      o.weight_decay = decay;
+      auto optimizer = make_optimizer(kind, o);
+      for (int step = 0; step < 2; ++step) train_batch(net, *optimizer, x.view(), y.view());
+    }
+    for (float p : row_padding(net)) ASSERT_EQ(p, 0.0f);
+    EXPECT_NE(net.weights(1)(0, 0), values[w1]);  // it did train
+  }
+}
+
 TEST(NetworkParameters, SetAndCopyUseTheOrderW0RowMajorB0W1B1) {
   Network net = network_3_4_3_1();
   std::vector<float> values(35);

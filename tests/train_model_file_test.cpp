@@ -306,6 +306,21 @@ TEST(Resume, BitIdenticalToAnUninterruptedRun) {
   EXPECT_NE(std::memcmp(straight.data(), fresh.parameters().data(), straight.size() * sizeof(float)), 0);
 }
 
+// A W with 512 outputs has padded rows (Network::weights): weights and AdamW's moments go into the
+// file row by row and come back into the padded layout.
+TEST(Resume, PaddedRowsBitIdenticalToAnUninterruptedRun) {
+  TempDir dir;
+  const Dataset data = blobs(100, 7), validation = blobs(30, 8);
+  const Architecture wide = Architecture::parse("4-512-3", Activation::relu, Loss::softmax_cross_entropy);
+  ASSERT_GT(Network(wide, backend()).weights(0).stride, 512u);
+  const auto straight = train(data, validation, 4, 0, {}, wide);
+  const auto resumed = train(data, validation, 4, 2, dir / "ckpt.mlpk", wide);
+  ASSERT_EQ(straight.size(), resumed.size());
+  EXPECT_EQ(std::memcmp(straight.data(), resumed.data(), straight.size() * sizeof(float)), 0);
+  const ModelFile file = read_model(dir / "ckpt.mlpk");
+  EXPECT_EQ(file.parameters.size(), static_cast<std::size_t>(wide.parameter_count()));
+}
+
 // The masks of a resumed run are the uninterrupted run's: the dropout seed comes back from the
 // checkpoint (whatever the resumed Trainer was seeded with) and the step from the optimizer's.
 TEST(Resume, WithDropoutBitIdenticalToAnUninterruptedRun) {

@@ -139,7 +139,9 @@ class Network {
   // Deterministic for a given seed on every platform (mlpk's own generator and distributions).
   void initialize(std::uint64_t seed, Init init = Init::automatic);
 
-  // Parameters of layer `l` (0-based): W is inputs x units, b has `units` entries.
+  // Parameters of layer `l` (0-based): W is inputs x units, b has `units` entries. W's row stride
+  // is `units`, or a cache line more when a row is a multiple of 2 KiB long (512, 1024, ... units),
+  // which keeps the products that read W's columns from thrashing a few cache sets.
   MatrixView weights(std::size_t l);
   ConstMatrixView weights(std::size_t l) const;
   std::span<float> bias(std::size_t l);
@@ -154,8 +156,8 @@ class Network {
   // Every parameter, and its gradient at the same index, in one flat array each, as the
   // optimizers see them: W[0], b[0], W[1], b[1], ..., each block starting on a 64-byte boundary,
   // so the arrays hold zero padding between blocks (a 3-4-3-1 network has 35 parameters in a
-  // span of 96). Padding stays zero; use weights()/bias() or the unpadded copies below to read or
-  // write parameters by position.
+  // span of 96), and after the rows of a W with padded rows (weights()). Padding stays zero; use
+  // weights()/bias() or the unpadded copies below to read or write parameters by position.
   std::span<float> parameters() { return params_.flat(); }
   std::span<const float> parameters() const { return params_.flat(); }
   std::span<float> gradients() { return grads_.flat(); }

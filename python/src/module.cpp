@@ -332,7 +332,7 @@ PYBIND11_MODULE(_mlpk, m) {
       .def("weights", [](py::object self, py::ssize_t l) {
              PyNetwork& s = self.cast<PyNetwork&>();
              return matrix_view(s.net.weights(layer_index(s.net, l)), self, true);
-           }, "layer"_a, "W of a layer (inputs x units): a writable view.")
+           }, "layer"_a, "W of a layer (inputs x units): a writable view, strided when its rows are padded (512, 1024, ... units get a cache line of zeros after each row).")
       .def("bias", [](py::object self, py::ssize_t l) {
              PyNetwork& s = self.cast<PyNetwork&>();
              return vector_view(s.net.bias(layer_index(s.net, l)), self, true);
@@ -347,7 +347,7 @@ PYBIND11_MODULE(_mlpk, m) {
            }, "layer"_a, "db of a layer from the last backward: a read-only view.")
       .def_property_readonly("parameters", [](py::object self) {
              return vector_view(self.cast<PyNetwork&>().net.parameters(), self, true);
-           }, "Every parameter in one flat array (with alignment padding between blocks): a writable view.")
+           }, "Every parameter in one flat array (with zero padding between blocks and after the rows of a W whose rows are padded; see weights): a writable view.")
       .def_property_readonly("gradients", [](py::object self) {
              return vector_view(self.cast<PyNetwork&>().net.gradients(), self, true);
            }, "Every gradient, at its parameter's index: a writable view.")

@@ -187,6 +187,24 @@ def test_weight_and_bias_views_alias_the_networks_memory():
     assert net.weights(-1).shape == net.weights(1).shape
 
 
+def test_weights_with_padded_rows_are_strided_views(tmp_path):
+    # Rows of 512 floats (2 KiB) get a cache line of padding: W is a strided view into the
+    # flat parameters, and the model file holds the unpadded values.
+    net = mlpk.Network("3-512-2", backend="reference")
+    net.initialize(4)
+    w = net.weights(0)
+    assert w.shape == (3, 512) and w.strides == (528 * 4, 4) and not w.flags.c_contiguous
+    assert np.shares_memory(net.parameters, w) and net.weight_gradient(0).strides == w.strides
+    w[2, 511] = 0.75
+    assert net.parameters[2 * 528 + 511] == np.float32(0.75)
+    assert not np.any(net.parameters[512:528]), "padding stays zero"
+    path = tmp_path / "wide.mlpk"
+    mlpk.save_model(str(path), net)
+    expected = np.concatenate([a.ravel() for l in range(2) for a in (net.weights(l), net.bias(l))])
+    np.testing.assert_array_equal(mlpk.read_model(str(path)).parameters, expected)
+    np.testing.assert_array_equal(mlpk.load_model(path, backend="reference").weights(0), w)
+
+
 def test_gradient_views_are_read_only_and_updated_in_place():
     net = mlpk.Network("2-3-1", backend="reference", loss="mse", hidden="tanh")
     net.initialize(2)
