@@ -30,4 +30,10 @@ std::string effective_isa_name() {
   return "all (no ISA limit)";
 }
 
+bool below_avx512_core() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto core = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+  return (isa & core) != core;
+}
+
 }  // namespace mlpk::onednn

@@ -9,4 +9,7 @@ namespace mlpk::onednn {
 // dnnl::get_effective_cpu_isa() by name, e.g. "avx2" or "avx512_core".
 std::string effective_isa_name();
 
+// Whether oneDNN's f32 products run below avx512_core (its AVX2 or older sgemm kernels).
+bool below_avx512_core();
+
 }  // namespace mlpk::onednn

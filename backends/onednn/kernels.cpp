@@ -1,5 +1,6 @@
 #include "kernels.hpp"
 
+#include "isa.hpp"
 #include "memory_descs.hpp"
 #include "steps.hpp"
 
@@ -7,7 +8,9 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
+#include <vector>
 
 namespace mlpk::onednn {
 namespace {
@@ -52,10 +55,38 @@ void sgemm(Trans ta, Trans tb, float alpha, ConstMatrixView a, ConstMatrixView b
     throw dnnl::error(static_cast<dnnl_status_t>(status), "dnnl_sgemm failed");
 }
 
+// oneDNN 2.6 below avx512_core (its AVX2 sgemm, which its matmul and inner product run too)
+// reads B in place for small outputs (its no-copy kernels: 1/M + 1/N >= 0.0038 in its sgemm
+// driver) and is slow there when B's rows are a multiple of 2 KiB apart and start on a 32-byte
+// boundary. On a Zen 5's AVX2 path (bench/HISTORY.md), B = dZ of a weight gradient dW = X^T dZ:
+// 392x512x128 tn 61 GFLOP/s against 94 with rows a cache line longer, 512x512x256 56 / 83,
+// 256x1024x512 42 / 89; 392x1024x128, 512x1024x256, 784x512x256 and 1024 rows, which oneDNN
+// packs, alike (0.98-1.01x); 128x1024x392 nn 56 / 106. Such a B goes over as this thread's copy
+// with longer rows: K x N floats copied before a product of M x N x K.
+constexpr std::size_t kAliasedRowFloats = 512;
+constexpr std::size_t kRowPadding = 16;  // floats: one cache line
+constexpr double kNoCopyOutputs = 0.0038;
+
+ConstMatrixView with_unaliased_rows(Trans tb, ConstMatrixView b, std::size_t m) {
+  static const bool slow_on_aliased_rows = below_avx512_core();
+  const double small_output = 1.0 / static_cast<double>(m) + 1.0 / static_cast<double>(b.cols);
+  // (Whatever B's alignment: which plan runs, and so the bits, must not depend on an address.)
+  if (!slow_on_aliased_rows || tb != Trans::N || b.stride % kAliasedRowFloats != 0 ||
+      small_output < kNoCopyOutputs)
+    return b;
+  thread_local std::vector<float> copy;
+  std::size_t stride = (b.cols + kRowPadding - 1) / kRowPadding * kRowPadding + kRowPadding;
+  if (stride % kAliasedRowFloats == 0) stride += kRowPadding;
+  if (copy.size() < b.rows * stride) copy.resize(b.rows * stride);
+  for (std::size_t r = 0; r < b.rows; ++r) std::memcpy(copy.data() + r * stride, b.row(r), b.cols * sizeof(float));
+  return {copy.data(), b.rows, b.cols, stride};
+}
+
 }  // namespace
 
 void gemm(PlanCache& cache, const Options& options, Trans ta, Trans tb, float alpha,
-          ConstMatrixView a, ConstMatrixView b, float beta, MatrixView c) {
+          ConstMatrixView a, ConstMatrixView b_as_given, float beta, MatrixView c) {
+  const ConstMatrixView b = with_unaliased_rows(tb, b_as_given, c.rows);
   const bool plain = alpha == 1.0f && beta == 0.0f;
   if (options.gemm == GemmMode::sgemm ||
       (options.gemm == GemmMode::automatic && ta == Trans::T && (c.cols < 32 || !plain)))
